@@ -1,0 +1,244 @@
+//! The `formwerk` command line: argument parsing, progress display and the commands.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use formwerk::fem::{DirectSolver, ElementStiffness};
+use formwerk::optimize::{IterationRecord, Observer, Silent};
+use formwerk::run::{RunError, load_problem, run_problem};
+
+const EXAMPLES: &str = "\
+Examples:
+  formwerk run designs/cantilever.toml
+  formwerk run designs/top3d_cantilever.toml --out runs/top3d --threads 2
+  formwerk check designs/mbb_beam.toml";
+
+/// Generative design by topology optimization: a design file in, a printable part out.
+#[derive(Debug, Parser)]
+#[command(name = "formwerk", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Optimize a design and write result.json, density.vti, part.stl and convergence.svg.
+    #[command(after_help = EXAMPLES)]
+    Run {
+        /// The design file (TOML).
+        design: PathBuf,
+        /// Output folder (default: runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override `optimization.max_iterations`.
+        #[arg(long)]
+        max_iterations: Option<usize>,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Validate a design and print its size and estimated memory; exit 0 if it is usable.
+    #[command(after_help = EXAMPLES)]
+    Check {
+        /// The design file (TOML).
+        design: PathBuf,
+    },
+}
+
+/// How the process should end.
+pub enum Failure {
+    /// Bad input (exit code 1).
+    Input(anyhow::Error),
+    /// Internal failure (exit code 2).
+    Internal(anyhow::Error),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run {
+            design,
+            out,
+            threads,
+            max_iterations,
+            quiet,
+        } => {
+            set_threads(threads)?;
+            run_design(&design, out, max_iterations, quiet)
+        }
+        Command::Check { design } => check_design(&design),
+    }
+}
+
+fn set_threads(threads: Option<usize>) -> Result<(), Failure> {
+    let Some(threads) = threads else {
+        return Ok(());
+    };
+    if threads == 0 {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "--threads must be at least 1"
+        )));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("cannot start the thread pool")
+        .map_err(Failure::Internal)
+}
+
+fn run_design(
+    path: &Path,
+    out: Option<PathBuf>,
+    max_iterations: Option<usize>,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let input = |e: formwerk::DesignError| Failure::Input(e.into());
+    let mut design = formwerk::Design::load(path).map_err(input)?;
+    if let Some(n) = max_iterations {
+        design.optimization.max_iterations = n;
+    }
+    let problem = design.to_problem(path).map_err(input)?;
+    let out_dir = out.unwrap_or_else(|| Path::new("runs").join(&problem.name));
+    let mut progress: Box<dyn Observer> = if quiet {
+        Box::new(Silent)
+    } else {
+        Box::new(Progress::new())
+    };
+    let report =
+        run_problem(&design, &problem, &out_dir, progress.as_mut()).map_err(|e| match e {
+            RunError::Design(e) => input(e),
+            other => Failure::Internal(other.into()),
+        })?;
+    drop(progress);
+    if !quiet {
+        let outcome = &report.outcome;
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
+        println!(
+            "{}: {} iterations ({:?}), compliance {:.6} N·mm, volume fraction {:.4}{}",
+            problem.name,
+            outcome.iterations,
+            outcome.termination,
+            outcome.compliance_nmm,
+            outcome.volume_fraction,
+            problem
+                .mass_g(&outcome.density)
+                .map_or(String::new(), |m| format!(", mass {m:.2} g")),
+        );
+        println!(
+            "{:.1} s ({:.3} s per iteration); part.stl: {} triangles, {:.1} mm³",
+            outcome.timings.total_s,
+            outcome.timings.per_iteration_s,
+            report.mesh.triangles,
+            report.mesh.signed_volume_mm3
+        );
+        println!("results in {}", report.out_dir.display());
+    }
+    Ok(())
+}
+
+fn check_design(path: &Path) -> Result<(), Failure> {
+    let (_, problem) = load_problem(path).map_err(|e| Failure::Input(e.into()))?;
+    let grid = problem.grid;
+    let fixed = problem.fixed_dofs.iter().filter(|&&f| f).count();
+    let solver = DirectSolver::new(
+        grid,
+        ElementStiffness::new(problem.material.poisson_ratio),
+        &problem.fixed_dofs,
+    )
+    .context("cannot plan the linear solver")
+    .map_err(Failure::Internal)?;
+    // Factor values, matrix values and indices, and ~10 element/DOF fields per load case.
+    let fields = grid.element_count() * 10 + grid.dof_count() * (4 + problem.load_cases.len());
+    let bytes = 8 * (solver.factor_entries() + fields) + 16 * 41 * solver.unknowns();
+    println!("{}: valid", path.display());
+    println!("  name:              {}", problem.name);
+    println!(
+        "  elements:          {:?} = {} of {} mm",
+        grid.elements,
+        grid.element_count(),
+        grid.element_size_mm
+    );
+    println!(
+        "  degrees of freedom: {} ({} fixed)",
+        grid.dof_count(),
+        fixed
+    );
+    println!("  load cases:        {}", problem.load_cases.len());
+    println!(
+        "  filter radius:     {} mm",
+        problem.optimization.filter_radius_mm
+    );
+    println!(
+        "  estimated memory:  {:.1} MiB",
+        bytes as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
+}
+
+/// Progress: a bar on a terminal, a plain line every few seconds otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    last_line: Option<Instant>,
+}
+
+impl Progress {
+    const LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        // indicatif hides everything when stderr is not a terminal (CRATES.md), so plain lines then.
+        let terminal =
+            std::io::stderr().is_terminal() && std::env::var("TERM").is_ok_and(|t| t != "dumb");
+        Self {
+            bar: terminal.then(ProgressBar::hidden),
+            last_line: None,
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn observe(&mut self, r: &IterationRecord, max_iterations: usize) {
+        let message = format!(
+            "compliance {:.5e} N·mm  volume {:.4}  change {:.4}",
+            r.compliance_nmm, r.volume_fraction, r.change
+        );
+        if let Some(bar) = &mut self.bar {
+            if bar.is_hidden() {
+                *bar = ProgressBar::new(max_iterations as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:30}] iter {pos}/{len}  {msg}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
+                );
+            }
+            bar.set_position(r.iter as u64);
+            bar.set_message(message);
+        } else if self
+            .last_line
+            .is_none_or(|t| t.elapsed() >= Self::LINE_INTERVAL)
+        {
+            eprintln!("iter {:>4}/{max_iterations}  {message}", r.iter);
+            self.last_line = Some(Instant::now());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

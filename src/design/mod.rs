@@ -1,0 +1,175 @@
+//! Design files (TOML): the serde types exactly as written, and loading with precise errors.
+//!
+//! Every table denies unknown keys. Defaults are filled in on parsing, so a [`Design`] serialized
+//! back (into `result.json`) shows every value that was used. Conversion into a validated
+//! [`crate::Problem`] lives in [`validate`].
+
+pub mod error;
+pub mod region;
+pub mod validate;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::DesignError;
+pub use region::{Axis, Face, Region};
+
+/// A design file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Design {
+    /// Name of the design; the default output folder is `runs/<name>`.
+    pub name: String,
+    /// The design space.
+    pub domain: Domain,
+    /// The material.
+    pub material: MaterialSpec,
+    /// Where the part is held (at least one).
+    #[serde(default)]
+    pub supports: Vec<Support>,
+    /// What it must carry (at least one).
+    #[serde(default)]
+    pub load_cases: Vec<LoadCaseSpec>,
+    /// Optimization settings.
+    pub optimization: OptimizationSpec,
+}
+
+/// The design space: a box from the origin, cut into cubic voxels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// Size of the box in mm along x, y, z.
+    pub size_mm: [f64; 3],
+    /// Edge of one cubic voxel in mm (give this or `elements`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element_size_mm: Option<f64>,
+    /// Number of voxels along x, y, z (give this or `element_size_mm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elements: Option<[usize; 3]>,
+}
+
+/// Linear elastic isotropic material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialSpec {
+    /// Young's modulus in MPa.
+    pub youngs_modulus_mpa: f64,
+    /// Poisson's ratio, in (−1, 0.5).
+    pub poisson_ratio: f64,
+    /// Density in g/cm³ (optional; gives the part's mass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density_g_cm3: Option<f64>,
+}
+
+/// A support: the listed displacement components are zero on every node of the region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    /// The nodes held.
+    pub region: Region,
+    /// Directions held (default: all three).
+    #[serde(default = "all_axes")]
+    pub fixed: Vec<Axis>,
+}
+
+fn all_axes() -> Vec<Axis> {
+    vec![Axis::X, Axis::Y, Axis::Z]
+}
+
+/// A load case: loads acting together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadCaseSpec {
+    /// Name of the case.
+    pub name: String,
+    /// Weight of this case's compliance in the objective (default 1).
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// The loads (at least one).
+    #[serde(default)]
+    pub loads: Vec<LoadSpec>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A force on a region: the total is shared equally by the region's nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// The nodes loaded.
+    pub region: Region,
+    /// Total force in newtons, [x, y, z].
+    pub force_n: [f64; 3],
+}
+
+/// Optimization settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizationSpec {
+    /// Share of the design space filled with material, in (0, 1].
+    pub volume_fraction: f64,
+    /// SIMP penalization exponent, in [1, 10] (default 3).
+    #[serde(default = "default_penalization")]
+    pub penalization: f64,
+    /// Density-filter radius in mm (default 1.5 × element size); larger gives thicker members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_radius_mm: Option<f64>,
+    /// Update method: `"oc"` (default).
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// Largest change of a design variable per iteration, in (0, 1] (default 0.2).
+    #[serde(default = "default_move_limit")]
+    pub move_limit: f64,
+    /// Most design iterations, ≥ 1 (default 200).
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: usize,
+    /// Stop when no design variable changes by more than this, in [0, 1) (default 0.01).
+    #[serde(default = "default_change_tolerance")]
+    pub change_tolerance: f64,
+}
+
+fn default_penalization() -> f64 {
+    3.0
+}
+fn default_move_limit() -> f64 {
+    0.2
+}
+fn default_max_iterations() -> usize {
+    200
+}
+fn default_change_tolerance() -> f64 {
+    0.01
+}
+
+/// The update method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Optimality criteria (top88/top3d).
+    #[default]
+    Oc,
+}
+
+impl Design {
+    /// Parses a design from TOML text; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Self, DesignError> {
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| DesignError::parse(file, text, "", &e))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            DesignError::parse(file, text, &key, e.inner())
+        })
+    }
+
+    /// Reads and parses a design file.
+    pub fn load(path: &Path) -> Result<Self, DesignError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DesignError::Io {
+            file: path.to_path_buf(),
+            source: std::sync::Arc::new(source),
+        })?;
+        Self::from_toml(&text, path)
+    }
+}

@@ -1,0 +1,29 @@
+//! formwerk: generative design by topology optimization.
+//!
+//! The data path, one module per stage:
+//!
+//! ```text
+//! design (TOML) ──▶ Problem (grid, material, supports, load cases)
+//!     ──▶ optimize::run: filter ──▶ fem solve per load case ──▶ compliance + sensitivities
+//!                        ──▶ filter chain rule ──▶ OC update ──▶ observers
+//!     ──▶ Outcome ──▶ output (result.json, density.vti, convergence.svg) + mesh (part.stl)
+//! ```
+//!
+//! The library is used by the `formwerk` binary; `examples/library.rs` shows direct use.
+#![warn(missing_docs)]
+
+pub mod design;
+pub mod fem;
+pub mod filter;
+pub mod grid;
+pub mod mesh;
+pub mod optimize;
+pub mod output;
+pub mod problem;
+pub mod reduce;
+pub mod run;
+
+pub use design::{Design, DesignError};
+pub use grid::Grid;
+pub use optimize::{IterationRecord, Observer, Outcome, TerminationReason};
+pub use problem::{LoadCase, Material, OptimizationParams, Problem};

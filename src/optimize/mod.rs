@@ -1,0 +1,132 @@
+//! Compliance minimization by SIMP: the loop ([`driver`]), its update ([`oc`]) and its records.
+//!
+//! argmin's `Executor` is not used for the loop: it owns iteration and state, keeps several copies
+//! of the design vector, and would hide the stages (filter → solve per load case → sensitivities →
+//! chain rule → update) that [`driver::optimize`] lists explicitly. The OC update keeps the
+//! classic bisection (not argmin's `BrentRoot`) because reproducing the classic codes exactly
+//! requires the same λ sequence.
+
+pub mod driver;
+pub mod oc;
+
+pub use driver::optimize;
+
+use crate::fem::SolveError;
+
+/// One design iteration, as recorded in the history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IterationRecord {
+    /// Iteration number, from 1.
+    pub iter: usize,
+    /// Weighted compliance of the design analysed in this iteration, N·mm.
+    pub compliance_nmm: f64,
+    /// Mean physical density after this iteration's update.
+    pub volume_fraction: f64,
+    /// Largest change of a design variable in this iteration.
+    pub change: f64,
+    /// Wall-clock seconds of this iteration.
+    pub seconds: f64,
+    /// Linear-solver iterations summed over this iteration's load cases.
+    pub solver_iterations: usize,
+    /// Largest relative residual of this iteration's solves.
+    pub relative_residual: f64,
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminationReason {
+    /// The largest design change fell to the tolerance.
+    Converged,
+    /// The iteration limit was reached first.
+    MaxIterations,
+}
+
+/// Seconds spent per stage over the whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    /// Total wall-clock seconds of the loop.
+    pub total_s: f64,
+    /// Mean seconds per design iteration.
+    pub per_iteration_s: f64,
+    /// Factorizations and solves.
+    pub solve_s: f64,
+    /// Filtering (forward and chain rule).
+    pub filter_s: f64,
+    /// Design update (including the filter applications of its bisection).
+    pub update_s: f64,
+}
+
+/// Linear-solver statistics over the whole run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SolverStats {
+    /// The method.
+    pub kind: String,
+    /// Iterations summed over all solves.
+    pub iterations_total: usize,
+    /// Number of solves.
+    pub solves: usize,
+    /// Largest relative residual of any solve.
+    pub max_relative_residual: f64,
+    /// Solves that did not reach the tolerance.
+    pub unconverged_solves: usize,
+}
+
+/// The result of an optimization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Physical density of the final design: the last one analysed, so that its compliance is
+    /// exact (the classic codes report the same pair).
+    pub density: Vec<f64>,
+    /// Weighted compliance of `density`, N·mm.
+    pub compliance_nmm: f64,
+    /// Compliance of each load case for `density`, N·mm.
+    pub load_case_compliance_nmm: Vec<f64>,
+    /// Mean of `density`.
+    pub volume_fraction: f64,
+    /// Design iterations run.
+    pub iterations: usize,
+    /// Why the loop stopped.
+    pub termination: TerminationReason,
+    /// Per-iteration records.
+    pub history: Vec<IterationRecord>,
+    /// Time per stage.
+    pub timings: Timings,
+    /// Linear-solver statistics.
+    pub solver: SolverStats,
+}
+
+/// Watches the loop: progress display, logs. Called once per iteration.
+pub trait Observer {
+    /// Called after each design iteration.
+    fn observe(&mut self, record: &IterationRecord, max_iterations: usize);
+}
+
+/// An observer that does nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn observe(&mut self, _: &IterationRecord, _: usize) {}
+}
+
+/// Why an optimization failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptimizeError {
+    /// The linear solve failed.
+    #[error("iteration {iteration}: {source}")]
+    Solve {
+        /// Design iteration.
+        iteration: usize,
+        /// The solver failure.
+        source: SolveError,
+    },
+    /// The compliance is not finite or not positive.
+    #[error("iteration {iteration}: compliance is {compliance} (loads must act on the structure)")]
+    BadCompliance {
+        /// Design iteration.
+        iteration: usize,
+        /// The value seen.
+        compliance: f64,
+    },
+}

@@ -1,0 +1,54 @@
+//! `result.json`: the inputs echoed back, the history, the final metrics, timings and solver
+//! statistics of one run.
+
+use serde::Serialize;
+
+use crate::design::Design;
+use crate::optimize::{IterationRecord, SolverStats, TerminationReason, Timings};
+
+/// Compliance of one load case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadCaseResult {
+    /// Name of the case.
+    pub name: String,
+    /// Its weight in the objective.
+    pub weight: f64,
+    /// Its compliance for the final design, N·mm.
+    pub compliance_nmm: f64,
+}
+
+/// The content of `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult {
+    /// Version of formwerk that produced the file.
+    pub formwerk_version: String,
+    /// The design as used, with every default filled in.
+    pub design: Design,
+    /// Elements along x, y, z.
+    pub elements: [usize; 3],
+    /// Degrees of freedom (3 per node, supports included).
+    pub dofs: usize,
+    /// Design iterations run.
+    pub iterations: usize,
+    /// Whether the design-change tolerance was met.
+    pub converged: bool,
+    /// Why the run stopped.
+    pub termination: TerminationReason,
+    /// Weighted compliance of the final design, N·mm.
+    pub compliance_nmm: f64,
+    /// Per load case.
+    pub load_cases: Vec<LoadCaseResult>,
+    /// Mean physical density of the final design.
+    pub volume_fraction: f64,
+    /// Mass of the final design in grams (when the material density is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mass_g: Option<f64>,
+    /// Per-iteration history.
+    pub history: Vec<IterationRecord>,
+    /// Time per stage.
+    pub timings: Timings,
+    /// Linear-solver statistics.
+    pub solver: SolverStats,
+    /// Things the user should know (e.g. solves that missed their tolerance).
+    pub warnings: Vec<String>,
+}

@@ -139,11 +139,11 @@ mod tests {
     ) -> Vec<f64> {
         let n = grid.dof_count();
         let mut k = vec![0.0; n * n];
-        for e in 0..grid.element_count() {
+        for (e, &modulus) in stiffness.iter().enumerate() {
             let dofs = grid.element_dofs(grid.element_coords(e));
             for (a, &ra) in dofs.iter().enumerate() {
                 for (b, &cb) in dofs.iter().enumerate() {
-                    k[ra * n + cb] += stiffness[e] * ke.get(a, b);
+                    k[ra * n + cb] += modulus * ke.get(a, b);
                 }
             }
         }

@@ -1,0 +1,70 @@
+//! Using formwerk as a library: a design written in code, optimized, and its part exported.
+//!
+//! Run with `cargo run --release --example library`.
+
+use std::path::Path;
+
+use formwerk::fem::SolverParams;
+use formwerk::mesh::{check_mesh, extract_isosurface, stl::write_binary_stl};
+use formwerk::optimize::{IterationRecord, Observer, optimize};
+use formwerk::output::atomic::write_atomically;
+use formwerk::{Design, Problem};
+
+/// Prints every tenth iteration.
+struct Every10;
+
+impl Observer for Every10 {
+    fn observe(&mut self, r: &IterationRecord, _max_iterations: usize) {
+        if r.iter.is_multiple_of(10) {
+            println!(
+                "iter {:>3}: compliance {:.4} N·mm, change {:.4}",
+                r.iter, r.compliance_nmm, r.change
+            );
+        }
+    }
+}
+
+const DESIGN: &str = r#"
+name = "short_beam"
+[domain]
+size_mm = [40.0, 20.0, 10.0]
+element_size_mm = 1.0
+[material]
+youngs_modulus_mpa = 2400.0
+poisson_ratio = 0.36
+density_g_cm3 = 1.24
+[[supports]]
+region = { face = "x_min" }
+[[load_cases]]
+name = "tip"
+[[load_cases.loads]]
+region = { box = { min_mm = [40.0, 0.0, 0.0], max_mm = [40.0, 0.0, 10.0] } }
+force_n = [0.0, -50.0, 0.0]
+[optimization]
+volume_fraction = 0.3
+max_iterations = 60
+"#;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let design = Design::from_toml(DESIGN, Path::new("<example>"))?;
+    let problem: Problem = design.to_problem(Path::new("<example>"))?;
+    let outcome = optimize(&problem, SolverParams::default(), &mut Every10)?;
+    println!(
+        "{} iterations, compliance {:.4} N·mm, mass {:.2} g",
+        outcome.iterations,
+        outcome.compliance_nmm,
+        problem.mass_g(&outcome.density).unwrap_or(0.0)
+    );
+    let grid = problem.grid;
+    let mesh = extract_isosurface(&outcome.density, grid.elements, grid.element_size_mm, 0.5);
+    let report = check_mesh(&mesh);
+    assert!(report.is_watertight(), "{report:?}");
+    let path = std::env::temp_dir().join("short_beam.stl");
+    write_atomically(&path, |w| write_binary_stl(&mesh, w))?;
+    println!(
+        "{} triangles written to {}",
+        report.triangles,
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! Bad input: every case exits with code 1 and its message names the file and the key.
+// See: issue 2
+
+use crate::common::{SMALL_DESIGN, formwerk, stderr, write_design};
+
+/// Checks `formwerk check` and `formwerk run` both reject `text` naming `key` (and `hint`).
+fn rejects(text: &str, key: &str, hint: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_design(dir.path(), "bad.toml", text);
+    let out_dir = dir.path().join("out");
+    for args in [
+        vec!["check", path.to_str().unwrap()],
+        vec![
+            "run",
+            path.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    ] {
+        let output = formwerk(&args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert!(message.contains("bad.toml"), "no file name in: {message}");
+        assert!(message.contains(key), "no key `{key}` in: {message}");
+        assert!(message.contains(hint), "no hint `{hint}` in: {message}");
+        assert!(!message.contains("panicked"), "{message}");
+    }
+    assert!(!out_dir.exists(), "nothing may be written for a bad design");
+}
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(
+        SMALL_DESIGN.contains(from),
+        "test edit `{from}` does not apply"
+    );
+    SMALL_DESIGN.replace(from, to)
+}
+
+#[test]
+fn unknown_keys() {
+    rejects(
+        &format!("colour = \"red\"\n{SMALL_DESIGN}"),
+        "colour",
+        "unknown field",
+    );
+    rejects(
+        &edit("penalization = 3.0", "penalisation = 3.0"),
+        "penalisation",
+        "expected one of",
+    );
+    rejects(
+        &edit(
+            "force_n = [0.0, -10.0, 0.0]",
+            "force_n = [0.0, -10.0, 0.0]\nmoment = 1.0",
+        ),
+        "moment",
+        "unknown field",
+    );
+}
+
+#[test]
+fn wrong_types_and_missing_keys() {
+    rejects(
+        &edit("volume_fraction = 0.3", "volume_fraction = \"high\""),
+        "optimization.volume_fraction",
+        "invalid type",
+    );
+    rejects(
+        &edit("max_iterations = 30", "max_iterations = -3"),
+        "optimization.max_iterations",
+        "",
+    );
+    rejects(
+        &edit("volume_fraction = 0.3\n", ""),
+        "optimization",
+        "volume_fraction",
+    );
+    rejects(
+        &edit("size_mm = [12.0, 4.0, 4.0]", "size_mm = [12.0, 4.0]"),
+        "domain.size_mm",
+        "",
+    );
+    rejects(
+        &edit("optimizer = \"oc\"", "optimizer = \"newton\""),
+        "optimization.optimizer",
+        "oc",
+    );
+    rejects(
+        &edit("face = \"x_min\"", "face = \"x_middle\""),
+        "supports[0].region",
+        "x_min",
+    );
+    rejects(
+        &edit("fixed = [\"x\", \"y\", \"z\"]", "fixed = [\"w\"]"),
+        "supports[0].fixed",
+        "x",
+    );
+}
+
+#[test]
+fn syntax_errors_keep_line_and_column() {
+    let text = edit("penalization = 3.0", "penalization = = 3.0");
+    let line = text.lines().position(|l| l.contains("= = 3.0")).unwrap() + 1;
+    rejects(&text, &format!("bad.toml:{line}:"), "");
+}
+
+#[test]
+fn out_of_range_values() {
+    rejects(
+        &edit("volume_fraction = 0.3", "volume_fraction = 1.5"),
+        "optimization.volume_fraction",
+        "(0, 1]",
+    );
+    rejects(
+        &edit("volume_fraction = 0.3", "volume_fraction = 0.0"),
+        "optimization.volume_fraction",
+        "(0, 1]",
+    );
+    rejects(
+        &edit("poisson_ratio = 0.36", "poisson_ratio = 0.5"),
+        "material.poisson_ratio",
+        "(-1, 0.5)",
+    );
+    rejects(
+        &edit("poisson_ratio = 0.36", "poisson_ratio = -1.0"),
+        "material.poisson_ratio",
+        "(-1, 0.5)",
+    );
+    rejects(
+        &edit("youngs_modulus_mpa = 2400.0", "youngs_modulus_mpa = -5.0"),
+        "material.youngs_modulus_mpa",
+        "positive",
+    );
+    rejects(
+        &edit("density_g_cm3 = 1.24", "density_g_cm3 = nan"),
+        "material.density_g_cm3",
+        "positive",
+    );
+    rejects(
+        &edit("penalization = 3.0", "penalization = 0.5"),
+        "optimization.penalization",
+        "[1, 10]",
+    );
+    rejects(
+        &edit("filter_radius_mm = 1.5", "filter_radius_mm = 0.0"),
+        "optimization.filter_radius_mm",
+        "positive",
+    );
+    rejects(
+        &edit("move_limit = 0.2", "move_limit = 0.0"),
+        "optimization.move_limit",
+        "(0, 1]",
+    );
+    rejects(
+        &edit("max_iterations = 30", "max_iterations = 0"),
+        "optimization.max_iterations",
+        "at least 1",
+    );
+    rejects(
+        &edit("change_tolerance = 0.01", "change_tolerance = 1.0"),
+        "optimization.change_tolerance",
+        "[0, 1)",
+    );
+    rejects(
+        &edit("name = \"small\"", "name = \"../escape\""),
+        "name",
+        "letters",
+    );
+}
+
+#[test]
+fn bad_domains() {
+    rejects(
+        &edit("size_mm = [12.0, 4.0, 4.0]", "size_mm = [12.0, -4.0, 4.0]"),
+        "domain.size_mm",
+        "positive",
+    );
+    rejects(
+        &edit("element_size_mm = 1.0", "element_size_mm = 0.0"),
+        "domain.element_size_mm",
+        "positive",
+    );
+    rejects(
+        &edit("element_size_mm = 1.0", "element_size_mm = 0.7"),
+        "domain.element_size_mm",
+        "whole elements",
+    );
+    rejects(
+        &edit(
+            "element_size_mm = 1.0",
+            "element_size_mm = 1.0\nelements = [12, 4, 4]",
+        ),
+        "domain",
+        "exactly one of",
+    );
+    rejects(
+        &edit("element_size_mm = 1.0", "elements = [12, 4, 2]"),
+        "domain.elements",
+        "cubic",
+    );
+    rejects(
+        &edit("element_size_mm = 1.0", "elements = [12, 0, 4]"),
+        "domain.elements",
+        "≥ 1",
+    );
+}
+
+#[test]
+fn regions_that_select_nothing() {
+    rejects(
+        &edit(
+            "min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0]",
+            "min_mm = [12.0, 0.5, 0.0], max_mm = [12.0, 0.5, 4.0]",
+        ),
+        "load_cases[0].loads[0].region",
+        "selects no node",
+    );
+    rejects(
+        &edit(
+            "min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0]",
+            "min_mm = [12.0, 2.0, 0.0], max_mm = [12.0, 0.0, 4.0]",
+        ),
+        "load_cases[0].loads[0].region",
+        "must not exceed",
+    );
+    rejects(
+        &edit(
+            "min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0]",
+            "min_mm = [20.0, 0.0, 0.0], max_mm = [30.0, 4.0, 4.0]",
+        ),
+        "load_cases[0].loads[0].region",
+        "selects no node",
+    );
+}
+
+#[test]
+fn forces_only_on_fixed_nodes() {
+    rejects(
+        &edit(
+            "min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0]",
+            "min_mm = [0.0, 0.0, 0.0], max_mm = [0.0, 4.0, 4.0]",
+        ),
+        "load_cases[0].loads[0].region",
+        "held in y by the supports",
+    );
+    rejects(
+        &edit("force_n = [0.0, -10.0, 0.0]", "force_n = [0.0, 0.0, 0.0]"),
+        "load_cases[0].loads[0].force_n",
+        "non-zero",
+    );
+}
+
+#[test]
+fn missing_or_insufficient_supports() {
+    let no_supports = edit(
+        "[[supports]]\nregion = { face = \"x_min\" }\nfixed = [\"x\", \"y\", \"z\"]\n",
+        "",
+    );
+    rejects(&no_supports, "supports", "at least one");
+    rejects(
+        &edit("fixed = [\"x\", \"y\", \"z\"]", "fixed = [\"x\"]"),
+        "supports",
+        "rigid-body motion",
+    );
+    rejects(
+        &edit("fixed = [\"x\", \"y\", \"z\"]", "fixed = []"),
+        "supports[0].fixed",
+        "at least one",
+    );
+    let one_node = edit(
+        "region = { face = \"x_min\" }",
+        "region = { box = { min_mm = [0.0, 0.0, 0.0], max_mm = [0.0, 0.0, 0.0] } }",
+    );
+    rejects(&one_node, "supports", "rotation");
+}
+
+#[test]
+fn missing_load_cases() {
+    let text = SMALL_DESIGN
+        .split("[[load_cases]]")
+        .next()
+        .unwrap()
+        .to_string()
+        + "[optimization]\nvolume_fraction = 0.3\n";
+    rejects(&text, "load_cases", "at least one");
+}
+
+#[test]
+fn missing_file_and_bad_arguments() {
+    let output = formwerk(&["check", "/nonexistent/design.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("/nonexistent/design.toml"));
+    let output = formwerk(&["run"]);
+    assert_eq!(output.status.code(), Some(1));
+    let output = formwerk(&["frobnicate"]);
+    assert_eq!(output.status.code(), Some(1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_design(dir.path(), "ok.toml", SMALL_DESIGN);
+    let output = formwerk(&["run", path.to_str().unwrap(), "--threads", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--threads"));
+}

@@ -1,0 +1,244 @@
+//! `formwerk run` and `formwerk check` end to end.
+// See: issue 2
+
+use formwerk::mesh::{TriangleMesh, check_mesh};
+
+use crate::common::{SMALL_DESIGN, formwerk, stderr, write_design};
+
+#[test]
+fn run_writes_every_output_and_a_consistent_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
+    let out = dir.path().join("out");
+    let output = formwerk(&[
+        "run",
+        design.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("compliance"), "{stdout}");
+
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["elements"], serde_json::json!([12, 4, 4]));
+    assert_eq!(result["dofs"], 3 * 13 * 5 * 5);
+    assert_eq!(result["design"]["name"], "small");
+    assert_eq!(result["design"]["optimization"]["volume_fraction"], 0.3);
+    let history = result["history"].as_array().unwrap();
+    let iterations = result["iterations"].as_u64().unwrap() as usize;
+    assert_eq!(history.len(), iterations);
+    assert!((2..=30).contains(&iterations));
+    let converged = result["converged"].as_bool().unwrap();
+    let last = &history[iterations - 1];
+    assert_eq!(converged, last["change"].as_f64().unwrap() <= 0.01);
+    // The final compliance is that of the last analysed design, and it fell from the start.
+    let compliance = result["compliance_nmm"].as_f64().unwrap();
+    assert_eq!(compliance, last["compliance_nmm"].as_f64().unwrap());
+    assert!(compliance < history[0]["compliance_nmm"].as_f64().unwrap());
+    let volume = result["volume_fraction"].as_f64().unwrap();
+    assert!((volume - 0.3).abs() < 2e-3, "volume {volume}");
+    // mass = volume fraction × 192 mm³ × 1.24 g/cm³ / 1000.
+    let mass = result["mass_g"].as_f64().unwrap();
+    assert!((mass - volume * 192.0 * 1.24 / 1000.0).abs() < 1e-9);
+    for key in [
+        "total_s",
+        "per_iteration_s",
+        "solve_s",
+        "filter_s",
+        "update_s",
+    ] {
+        assert!(result["timings"][key].as_f64().unwrap() >= 0.0, "{key}");
+    }
+    assert_eq!(result["solver"]["kind"], "sparse-cholesky");
+    assert!(result["solver"]["max_relative_residual"].as_f64().unwrap() <= 1e-10);
+    assert!(result["solver"]["iterations_total"].as_u64().unwrap() >= iterations as u64);
+    assert_eq!(result["formwerk_version"], env!("CARGO_PKG_VERSION"));
+
+    // density.vti: one value per element in [0, 1].
+    let vti = std::fs::read_to_string(out.join("density.vti")).unwrap();
+    assert!(
+        vti.contains("<ImageData WholeExtent=\"0 12 0 4 0 4\""),
+        "{}",
+        &vti[..300.min(vti.len())]
+    );
+    let spacing = vti
+        .split("Spacing=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let spacing: Vec<f64> = spacing
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(spacing, [1.0, 1.0, 1.0]);
+    let values = vti
+        .split("format=\"ascii\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    let values: Vec<f64> = values
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(values.len(), 192);
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+    // part.stl: a closed mesh inside the domain.
+    let mut file = std::fs::File::open(out.join("part.stl")).unwrap();
+    let stl = stl_io::read_stl(&mut file).unwrap();
+    let mesh = TriangleMesh {
+        vertices: stl
+            .vertices
+            .iter()
+            .map(|v| [v[0] as f64, v[1] as f64, v[2] as f64])
+            .collect(),
+        triangles: stl
+            .faces
+            .iter()
+            .map(|f| f.vertices.map(|i| i as u32))
+            .collect(),
+    };
+    let report = check_mesh(&mesh);
+    assert!(report.triangles > 0);
+    assert!(report.is_watertight(), "{report:?}");
+    assert!(report.bounding_box_mm[1][0] <= 12.0 + 1e-4 && report.bounding_box_mm[0][0] >= -1e-4);
+    // convergence.svg
+    let svg = std::fs::read_to_string(out.join("convergence.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("iteration"));
+    // Nothing temporary is left behind.
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(!name.contains(".tmp"), "left over: {name}");
+    }
+}
+
+#[test]
+fn results_are_identical_for_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = write_design(
+        dir.path(),
+        "small.toml",
+        &SMALL_DESIGN.replace("max_iterations = 30", "max_iterations = 8"),
+    );
+    let mut histories = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(threads);
+        let output = formwerk(&[
+            "run",
+            design.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        let values: Vec<(f64, f64, f64)> = result["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["compliance_nmm"].as_f64().unwrap(),
+                    r["volume_fraction"].as_f64().unwrap(),
+                    r["change"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        histories.push((values, std::fs::read(out.join("density.vti")).unwrap()));
+    }
+    assert_eq!(histories[0], histories[1]);
+}
+
+#[test]
+fn max_iterations_override_quiet_and_default_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_formwerk"))
+        .args([
+            "run",
+            design.to_str().unwrap(),
+            "--max-iterations",
+            "3",
+            "--quiet",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        output.stdout.is_empty() && output.stderr.is_empty(),
+        "--quiet printed something"
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("runs/small/result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["iterations"], 3);
+    assert_eq!(result["converged"], false);
+    assert_eq!(result["termination"], "max_iterations");
+    assert!(
+        result["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("iteration limit")
+    );
+}
+
+#[test]
+fn progress_lines_when_not_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
+    let out = dir.path().join("out");
+    let output = formwerk(&[
+        "run",
+        design.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-iterations",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    // stderr is a pipe here: plain progress lines instead of a bar.
+    assert!(
+        stderr(&output).contains("iter    1/2"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_reports_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
+    let output = formwerk(&["check", design.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("valid"));
+    assert!(stdout.contains("192"), "element count: {stdout}");
+    assert!(stdout.contains("975"), "DOF count: {stdout}");
+    assert!(stdout.contains("MiB"), "memory estimate: {stdout}");
+}
+
+#[test]
+fn help_shows_an_example() {
+    let output = formwerk(&["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("formwerk run designs/cantilever.toml")
+    );
+    let output = formwerk(&["run", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for flag in ["--out", "--threads", "--max-iterations", "--quiet"] {
+        assert!(text.contains(flag), "{flag} missing from run --help");
+    }
+}

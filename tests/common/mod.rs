@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A small valid design; tests edit it with `str::replace`.
+pub const SMALL_DESIGN: &str = r#"
+name = "small"
+[domain]
+size_mm = [12.0, 4.0, 4.0]
+element_size_mm = 1.0
+[material]
+youngs_modulus_mpa = 2400.0
+poisson_ratio = 0.36
+density_g_cm3 = 1.24
+[[supports]]
+region = { face = "x_min" }
+fixed = ["x", "y", "z"]
+[[load_cases]]
+name = "tip"
+[[load_cases.loads]]
+region = { box = { min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0] } }
+force_n = [0.0, -10.0, 0.0]
+[optimization]
+volume_fraction = 0.3
+penalization = 3.0
+filter_radius_mm = 1.5
+optimizer = "oc"
+move_limit = 0.2
+max_iterations = 30
+change_tolerance = 0.01
+"#;
+
+/// Runs the `formwerk` binary with `args`.
+pub fn formwerk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_formwerk"))
+        .args(args)
+        .output()
+        .expect("the formwerk binary runs")
+}
+
+/// Writes `text` as `name` in `dir` and returns its path.
+pub fn write_design(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("temp file");
+    path
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Text of stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

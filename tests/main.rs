@@ -1,0 +1,14 @@
+//! Integration tests, one binary. Modules:
+//! - `cli_errors`: bad design files and arguments give exit code 1 and name the key (issue 2).
+//! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
+//! - `designs`: every example design in `designs/` is valid (issue 2).
+//! - `no_panic`: mutated design files never panic the parser and validator (issue 2).
+//! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
+
+mod common;
+
+mod cli_errors;
+mod cli_run;
+mod designs;
+mod no_panic;
+mod reproduction;

@@ -3,27 +3,16 @@
 
 use formwerk::mesh::{TriangleMesh, check_mesh};
 
-use crate::common::{SMALL_DESIGN, formwerk, stderr, write_design};
+use crate::common::{SMALL_DESIGN, formwerk, read_json, run_design, stderr, write_design};
 
 #[test]
 fn run_writes_every_output_and_a_consistent_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
-    let out = dir.path().join("out");
-    let output = formwerk(&[
-        "run",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--threads",
-        "2",
-    ]);
+    let (_dir, out, output) = run_design(SMALL_DESIGN, &["--threads", "2"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("compliance"), "{stdout}");
 
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let result = read_json(&out.join("result.json"));
     assert_eq!(result["elements"], serde_json::json!([12, 4, 4]));
     assert_eq!(result["dofs"], 3 * 13 * 5 * 5);
     assert_eq!(result["design"]["name"], "small");
@@ -140,8 +129,7 @@ fn results_are_identical_for_one_and_two_threads() {
             "--quiet",
         ]);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        let result: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        let result = read_json(&out.join("result.json"));
         let values: Vec<(f64, f64, f64)> = result["history"]
             .as_array()
             .unwrap()
@@ -179,9 +167,7 @@ fn max_iterations_override_quiet_and_default_folder() {
         output.stdout.is_empty() && output.stderr.is_empty(),
         "--quiet printed something"
     );
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("runs/small/result.json")).unwrap())
-            .unwrap();
+    let result = read_json(&dir.path().join("runs/small/result.json"));
     assert_eq!(result["iterations"], 3);
     assert_eq!(result["converged"], false);
     assert_eq!(result["termination"], "max_iterations");
@@ -195,17 +181,7 @@ fn max_iterations_override_quiet_and_default_folder() {
 
 #[test]
 fn progress_lines_when_not_on_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
-    let out = dir.path().join("out");
-    let output = formwerk(&[
-        "run",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--max-iterations",
-        "2",
-    ]);
+    let (_dir, _out, output) = run_design(SMALL_DESIGN, &["--max-iterations", "2"]);
     assert_eq!(output.status.code(), Some(0));
     // stderr is a pipe here: plain progress lines instead of a bar.
     assert!(

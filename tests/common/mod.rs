@@ -55,3 +55,26 @@ pub fn repo_root() -> PathBuf {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Writes `text` as a design in a fresh temporary folder and runs `formwerk run` on it with
+/// `--out <tmp>/out` and `extra` arguments. Returns the folder (kept alive), the output folder
+/// and the process output.
+pub fn run_design(text: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Output) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let design = write_design(dir.path(), "design.toml", text);
+    let out = dir.path().join("out");
+    let mut args = vec![
+        "run",
+        design.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = formwerk(&args);
+    (dir, out, output)
+}
+
+/// Parses a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("json file")).expect("valid JSON")
+}

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use formwerk::fem::SolverParams;
 use formwerk::mesh::{check_mesh, extract_isosurface, stl::write_binary_stl};
 use formwerk::optimize::{IterationRecord, Observer, optimize};
 use formwerk::output::atomic::write_atomically;
@@ -48,7 +47,7 @@ max_iterations = 60
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let design = Design::from_toml(DESIGN, Path::new("<example>"))?;
     let problem: Problem = design.to_problem(Path::new("<example>"))?;
-    let outcome = optimize(&problem, SolverParams::default(), &mut Every10)?;
+    let outcome = optimize(&problem, &mut Every10)?;
     println!(
         "{} iterations, compliance {:.4} N·mm, mass {:.2} g",
         outcome.iterations,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use formwerk::fem::{DirectSolver, ElementStiffness};
+use formwerk::fem::{ElementStiffness, LinearSolver};
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::run::{RunError, load_problem, run_problem};
 
@@ -151,37 +151,30 @@ fn check_design(path: &Path) -> Result<(), Failure> {
     let (_, problem) = load_problem(path).map_err(|e| Failure::Input(e.into()))?;
     let grid = problem.grid;
     let fixed = problem.fixed_dofs.iter().filter(|&&f| f).count();
-    let solver = DirectSolver::new(
-        grid,
-        ElementStiffness::new(problem.material.poisson_ratio),
-        &problem.fixed_dofs,
-    )
-    .context("cannot plan the linear solver")
-    .map_err(Failure::Internal)?;
-    // Factor values, matrix values and indices, and ~10 element/DOF fields per load case.
-    let fields = grid.element_count() * 10 + grid.dof_count() * (4 + problem.load_cases.len());
-    let bytes = 8 * (solver.factor_entries() + fields) + 16 * 41 * solver.unknowns();
+    let ke = ElementStiffness::new(problem.material.poisson_ratio);
+    let solver = LinearSolver::new(grid, ke, &problem.fixed_dofs, &problem.solver)
+        .context("cannot plan the linear solver")
+        .map_err(Failure::Internal)?;
     println!("{}: valid", path.display());
-    println!("  name:              {}", problem.name);
+    println!("  name:               {}", problem.name);
     println!(
-        "  elements:          {:?} = {} of {} mm",
+        "  elements:           {:?} = {} of {} mm",
         grid.elements,
         grid.element_count(),
         grid.element_size_mm
     );
+    println!("  degrees of freedom: {} ({} fixed)", grid.dof_count(), fixed);
+    println!("  load cases:         {}", problem.load_cases.len());
+    println!("  filter radius:      {} mm", problem.optimization.filter_radius_mm);
     println!(
-        "  degrees of freedom: {} ({} fixed)",
-        grid.dof_count(),
-        fixed
+        "  linear solver:      {} ({} level(s), tolerance {:e})",
+        solver.kind(),
+        solver.levels(),
+        solver.tolerance()
     );
-    println!("  load cases:        {}", problem.load_cases.len());
     println!(
-        "  filter radius:     {} mm",
-        problem.optimization.filter_radius_mm
-    );
-    println!(
-        "  estimated memory:  {:.1} MiB",
-        bytes as f64 / (1024.0 * 1024.0)
+        "  estimated memory:   {:.1} MiB",
+        solver.memory_bytes(problem.load_cases.len()) as f64 / (1024.0 * 1024.0)
     );
     Ok(())
 }

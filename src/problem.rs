@@ -3,6 +3,7 @@
 //! Built once from a design file by [`crate::design::Design::to_problem`]; the numerical code
 //! below this point never sees TOML or strings.
 
+use crate::fem::SolverParams;
 use crate::grid::Grid;
 
 /// Linear elastic isotropic material.
@@ -71,6 +72,8 @@ pub struct Problem {
     pub load_cases: Vec<LoadCase>,
     /// Optimization settings.
     pub optimization: OptimizationParams,
+    /// Linear-solver settings.
+    pub solver: SolverParams,
 }
 
 impl Problem {

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::design::{Design, DesignError};
-use crate::fem::SolverParams;
 use crate::mesh::{MeshReport, check_mesh, extract_isosurface, stl::write_binary_stl};
 use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optimize};
 use crate::output::atomic::write_atomically;
@@ -86,7 +85,7 @@ pub fn run_problem(
         move |source| RunError::Output { path, source }
     };
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
-    let outcome = optimize(problem, SolverParams::default(), observer)?;
+    let outcome = optimize(problem, observer)?;
     let grid = problem.grid;
 
     let vti = out_dir.join("density.vti");

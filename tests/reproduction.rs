@@ -1,7 +1,6 @@
 //! The classic 3D code (Liu & Tovar 2014, `top3d(60,20,4,0.3,3,1.5)`) reproduced.
 // See: issue 2
 
-use formwerk::fem::SolverParams;
 use formwerk::optimize::{Silent, optimize};
 use formwerk::run::load_problem;
 
@@ -23,7 +22,7 @@ fn reference() -> Vec<(usize, f64, f64, f64)> {
 #[test]
 fn top3d_cantilever_history() {
     let (_, problem) = load_problem(&repo_root().join("designs/top3d_cantilever.toml")).unwrap();
-    let outcome = optimize(&problem, SolverParams::default(), &mut Silent).unwrap();
+    let outcome = optimize(&problem, &mut Silent).unwrap();
     let reference = reference();
     for (record, &(iter, c, vol, change)) in outcome.history.iter().zip(&reference) {
         assert_eq!(record.iter, iter);

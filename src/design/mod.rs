@@ -33,6 +33,55 @@ pub struct Design {
     pub load_cases: Vec<LoadCaseSpec>,
     /// Optimization settings.
     pub optimization: OptimizationSpec,
+    /// Linear-solver settings (all optional).
+    #[serde(default)]
+    pub solver: SolverSpec,
+}
+
+/// Linear-solver settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverSpec {
+    /// `"auto"` (default: direct up to 30 000 DOFs, multigrid above), `"direct"` or `"multigrid"`.
+    #[serde(default)]
+    pub method: SolverMethodKind,
+    /// Relative residual `‖f − K u‖/‖f‖` to reach, in (0, 1) (default 1e-10 direct, 1e-6 multigrid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    /// Most CG iterations per solve, ≥ 1 (default 500).
+    #[serde(default = "default_solver_iterations")]
+    pub max_iterations: usize,
+    /// Multigrid levels including the fine grid, ≥ 2 (default: automatic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<usize>,
+}
+
+impl Default for SolverSpec {
+    fn default() -> Self {
+        Self {
+            method: SolverMethodKind::Auto,
+            tolerance: None,
+            max_iterations: default_solver_iterations(),
+            levels: None,
+        }
+    }
+}
+
+fn default_solver_iterations() -> usize {
+    500
+}
+
+/// The linear-solver method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolverMethodKind {
+    /// Direct for small grids, multigrid for large ones.
+    #[default]
+    Auto,
+    /// Sparse Cholesky.
+    Direct,
+    /// Multigrid-preconditioned conjugate gradients.
+    Multigrid,
 }
 
 /// The design space: a box from the origin, cut into cubic voxels.

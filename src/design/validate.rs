@@ -5,7 +5,9 @@ use std::path::Path;
 
 use nalgebra::{SMatrix, SymmetricEigen};
 
-use super::{Design, DesignError, OptimizerKind, Region};
+use super::{Design, DesignError, OptimizerKind, Region, SolverMethodKind};
+use crate::fem::multigrid::level_count;
+use crate::fem::{MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
 use crate::problem::{LoadCase, Material, OptimizationParams, Optimizer, Problem};
 
@@ -32,6 +34,7 @@ impl Design {
         let optimization = self
             .optimization(&grid)
             .map_err(|(key, m)| invalid(key, m))?;
+        let solver = self.solver(&grid).map_err(|(key, m)| invalid(key, m))?;
         Ok(Problem {
             name: self.name.clone(),
             grid,
@@ -39,6 +42,47 @@ impl Design {
             fixed_dofs,
             load_cases,
             optimization,
+            solver,
+        })
+    }
+
+    fn solver(&self, grid: &Grid) -> Result<SolverParams, (&'static str, String)> {
+        let s = &self.solver;
+        if let Some(t) = s.tolerance
+            && !(t > 0.0 && t < 1.0)
+        {
+            return Err(("solver.tolerance", format!("{t} must lie in (0, 1)")));
+        }
+        if s.max_iterations == 0 {
+            return Err(("solver.max_iterations", "must be at least 1".into()));
+        }
+        let multigrid = MultigridParams {
+            levels: s.levels,
+            ..MultigridParams::default()
+        };
+        if let Some(levels) = s.levels {
+            let possible = level_count(grid, &MultigridParams { levels: Some(usize::MAX), ..multigrid });
+            if levels < 2 || levels > possible {
+                return Err((
+                    "solver.levels",
+                    format!(
+                        "{levels} must lie in [2, {possible}]: {:?} elements can be halved {} time(s) while every axis stays even",
+                        grid.elements,
+                        possible - 1
+                    ),
+                ));
+            }
+        }
+        let method = match s.method {
+            SolverMethodKind::Auto => SolverMethod::Auto,
+            SolverMethodKind::Direct => SolverMethod::Direct,
+            SolverMethodKind::Multigrid => SolverMethod::Multigrid,
+        };
+        Ok(SolverParams {
+            method,
+            tolerance: s.tolerance,
+            max_iterations: s.max_iterations,
+            multigrid,
         })
     }
 

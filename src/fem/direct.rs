@@ -41,7 +41,6 @@ pub enum DirectError {
 #[derive(Debug)]
 pub struct DirectSolver {
     grid: Grid,
-    ke: ElementStiffness,
     /// Global DOF of each free unknown, increasing.
     free_dofs: Vec<usize>,
     /// Free-unknown index of each global DOF, `usize::MAX` for fixed DOFs.
@@ -56,7 +55,7 @@ pub struct DirectSolver {
 
 impl DirectSolver {
     /// Builds the pattern and the symbolic factorization for `grid` with DOFs `fixed`.
-    pub fn new(grid: Grid, ke: ElementStiffness, fixed: &[bool]) -> Result<Self, DirectError> {
+    pub fn new(grid: Grid, fixed: &[bool]) -> Result<Self, DirectError> {
         assert_eq!(fixed.len(), grid.dof_count());
         let free_dofs: Vec<usize> = (0..fixed.len()).filter(|&d| !fixed[d]).collect();
         let mut free_index = vec![usize::MAX; fixed.len()];
@@ -88,7 +87,6 @@ impl DirectSolver {
         let values = vec![0.0; pattern.row_idx().len()];
         Ok(Self {
             grid,
-            ke,
             free_dofs,
             free_index,
             pattern,
@@ -105,20 +103,32 @@ impl DirectSolver {
         self.free_dofs.len()
     }
 
+    /// Bytes held: factor, matrix values and indices, index maps.
+    pub fn memory_bytes(&self) -> usize {
+        8 * (self.factor.len() + 2 * self.values.len() + 2 * self.free_index.len() + self.rhs.len())
+    }
+
     /// Number of stored entries of the Cholesky factor.
     pub fn factor_entries(&self) -> usize {
         self.factor.len()
     }
 
-    /// Assembles `K` for element stiffnesses `stiffness[e] = Eₑ·h` and factorizes it.
-    pub fn factorize(&mut self, stiffness: &[f64]) -> Result<(), DirectError> {
+    /// Assembles `K = Σ stiffness[e]·K̂` (element stiffnesses `Eₑ·h`) and factorizes it.
+    pub fn factorize(&mut self, ke: &ElementStiffness, stiffness: &[f64]) -> Result<(), DirectError> {
         assert_eq!(stiffness.len(), self.grid.element_count());
+        let grid = self.grid;
+        self.factorize_with(|row_dof, col_dof| coupling(&grid, ke, stiffness, row_dof, col_dof))
+    }
+
+    /// Factorizes the matrix whose entry between global DOFs `(row, col)` is `entry(row, col)`;
+    /// it is called for the structurally non-zero entries of the lower triangle only.
+    pub fn factorize_with(&mut self, entry: impl Fn(usize, usize) -> f64) -> Result<(), DirectError> {
         self.factored = false;
         let mut next = 0;
         for &dof in &self.free_dofs {
             let values = &mut self.values;
             for_each_lower_entry(&self.grid, &self.free_index, dof, |_, row_dof, col_dof| {
-                values[next] = coupling(&self.grid, &self.ke, stiffness, row_dof, col_dof);
+                values[next] = entry(row_dof, col_dof);
                 next += 1;
             });
         }
@@ -269,16 +279,17 @@ mod tests {
             })
             .collect();
         let ke = ElementStiffness::new(0.3);
-        let mut solver = DirectSolver::new(grid, ke.clone(), &fixed).unwrap();
-        solver.factorize(&stiffness).unwrap();
+        let mut solver = DirectSolver::new(grid, &fixed).unwrap();
+        solver.factorize(&ke, &stiffness).unwrap();
         let f: Vec<f64> = (0..grid.dof_count())
             .map(|d| if fixed[d] { 0.0 } else { (d as f64).sin() })
             .collect();
         let mut u = vec![0.0; f.len()];
         solver.solve(&f, &mut u);
-        let op = StiffnessOperator::new(grid, ke, &fixed);
+        let mut op = StiffnessOperator::new(grid, ke, &fixed);
+        op.set_stiffness(&stiffness);
         let mut ku = vec![0.0; f.len()];
-        op.apply(&stiffness, &u, &mut ku);
+        op.apply(&u, &mut ku);
         let err: f64 = ku
             .iter()
             .zip(&f)

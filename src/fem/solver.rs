@@ -1,39 +1,75 @@
 //! The linear solver used by the optimization loop: `K(E) u = f` for every load case.
 //!
-//! Today this is the sparse direct solver with iterative refinement, checked against the
-//! matrix-free operator: after each solve the true residual `‖f − K u‖ / ‖f‖` is computed with an
-//! independent code path, and refinement steps `u += K⁻¹ (f − K u)` run until it meets
-//! [`SolverParams::tolerance`].
+//! Two methods, chosen by [`SolverParams::method`]:
+//! - **multigrid**: CG preconditioned by a geometric-multigrid V-cycle ([`super::multigrid`]),
+//!   matrix-free on the fine grid, warm-started from the previous design iteration. Its cost
+//!   grows linearly with the grid; it is the method for large grids.
+//! - **direct**: sparse Cholesky of the assembled matrix with iterative refinement, exact but
+//!   with fill-in that grows faster than the grid; the reference, and the default for small grids.
+//!
+//! Either way, the reported residual is the true `‖f − K u‖ / ‖f‖`, recomputed with the
+//! matrix-free operator after the solve.
 
+use super::cg::{CgError, CgParams, CgWorkspace, pcg};
 use super::direct::{DirectError, DirectSolver};
 use super::hex8::ElementStiffness;
+use super::multigrid::{Multigrid, MultigridParams, level_count};
 use super::operator::StiffnessOperator;
 use crate::grid::Grid;
+
+/// Which method solves the linear systems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SolverMethod {
+    /// Direct up to [`AUTO_DIRECT_MAX_DOFS`] DOFs, multigrid above.
+    #[default]
+    Auto,
+    /// Sparse Cholesky.
+    Direct,
+    /// Multigrid-preconditioned CG.
+    Multigrid,
+}
+
+/// Grids up to this many DOFs are solved directly by [`SolverMethod::Auto`].
+pub const AUTO_DIRECT_MAX_DOFS: usize = 30_000;
 
 /// Settings of the linear solver.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SolverParams {
-    /// Required relative residual `‖f − K u‖ / ‖f‖` (default 1e-10).
-    pub tolerance: f64,
-    /// Most refinement steps after the first solve (default 5).
-    pub max_refinements: usize,
+    /// The method.
+    pub method: SolverMethod,
+    /// Required relative residual `‖f − K u‖ / ‖f‖`; `None` means 1e-10 for the direct solver
+    /// and 1e-6 for multigrid.
+    pub tolerance: Option<f64>,
+    /// Most CG iterations per solve (default 500), or refinement steps for the direct solver.
+    pub max_iterations: usize,
+    /// Multigrid hierarchy settings.
+    pub multigrid: MultigridParams,
 }
 
 impl Default for SolverParams {
     fn default() -> Self {
         Self {
-            tolerance: 1e-10,
-            max_refinements: 5,
+            method: SolverMethod::Auto,
+            tolerance: None,
+            max_iterations: 500,
+            multigrid: MultigridParams::default(),
         }
     }
 }
 
+/// Default tolerance of the direct solver.
+pub const DIRECT_TOLERANCE: f64 = 1e-10;
+/// Default tolerance of multigrid-CG.
+pub const MULTIGRID_TOLERANCE: f64 = 1e-6;
+/// Most refinement steps of the direct solver.
+const MAX_REFINEMENTS: usize = 5;
+
 /// What one solve did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SolveInfo {
-    /// Triangular solve passes (1 + refinement steps).
+    /// CG iterations, or triangular solve passes (1 + refinement steps) for the direct solver.
     pub iterations: usize,
-    /// Final relative residual `‖f − K u‖ / ‖f‖`.
+    /// Final true relative residual `‖f − K u‖ / ‖f‖`.
     pub relative_residual: f64,
     /// Whether the tolerance was met.
     pub converged: bool,
@@ -45,6 +81,9 @@ pub enum SolveError {
     /// The direct solver failed.
     #[error(transparent)]
     Direct(#[from] DirectError),
+    /// Conjugate gradients failed.
+    #[error(transparent)]
+    Cg(#[from] CgError),
     /// The displacement or residual is not finite.
     #[error("the solve produced non-finite values (relative residual {relative_residual})")]
     NonFinite {
@@ -53,33 +92,50 @@ pub enum SolveError {
     },
 }
 
+#[derive(Debug)]
+enum Method {
+    Direct(DirectSolver),
+    Multigrid(Box<Multigrid>, CgWorkspace),
+}
+
 /// Solver for `K(E) u = f` on one grid with fixed supports.
 #[derive(Debug)]
 pub struct LinearSolver {
     operator: StiffnessOperator,
-    direct: DirectSolver,
-    params: SolverParams,
-    /// `Eₑ·h` of the design last set.
-    stiffness: Vec<f64>,
+    method: Method,
+    tolerance: f64,
+    max_iterations: usize,
+    f_masked: Vec<f64>,
     residual: Vec<f64>,
     correction: Vec<f64>,
 }
 
 impl LinearSolver {
-    /// Prepares the solver (pattern and symbolic factorization) for `grid` with DOFs `fixed`.
-    pub fn new(
-        grid: Grid,
-        ke: ElementStiffness,
-        fixed: &[bool],
-        params: SolverParams,
-    ) -> Result<Self, SolveError> {
-        let direct = DirectSolver::new(grid, ke.clone(), fixed)?;
+    /// Prepares the solver for `grid` with DOFs `fixed`: the multigrid hierarchy, or the
+    /// pattern and symbolic factorization of the direct solver.
+    pub fn new(grid: Grid, ke: ElementStiffness, fixed: &[bool], params: &SolverParams) -> Result<Self, SolveError> {
+        let operator = StiffnessOperator::new(grid, ke, fixed);
+        let levels = level_count(&grid, &params.multigrid);
+        let use_multigrid = levels >= 2
+            && match params.method {
+                SolverMethod::Direct => false,
+                SolverMethod::Multigrid => true,
+                SolverMethod::Auto => grid.dof_count() > AUTO_DIRECT_MAX_DOFS,
+            };
+        let (method, tolerance) = if use_multigrid {
+            let mg = Multigrid::new(&operator, fixed, &params.multigrid)?;
+            let ws = CgWorkspace::new(grid.dof_count());
+            (Method::Multigrid(Box::new(mg), ws), params.tolerance.unwrap_or(MULTIGRID_TOLERANCE))
+        } else {
+            (Method::Direct(DirectSolver::new(grid, fixed)?), params.tolerance.unwrap_or(DIRECT_TOLERANCE))
+        };
         let dofs = grid.dof_count();
         Ok(Self {
-            operator: StiffnessOperator::new(grid, ke, fixed),
-            direct,
-            params,
-            stiffness: vec![0.0; grid.element_count()],
+            operator,
+            method,
+            tolerance,
+            max_iterations: params.max_iterations,
+            f_masked: vec![0.0; dofs],
             residual: vec![0.0; dofs],
             correction: vec![0.0; dofs],
         })
@@ -92,97 +148,191 @@ impl LinearSolver {
 
     /// Short name of the method, for reports.
     pub fn kind(&self) -> &'static str {
-        "sparse-cholesky"
+        match self.method {
+            Method::Direct(_) => "sparse-cholesky",
+            Method::Multigrid(..) => "multigrid-cg",
+        }
     }
 
-    /// Sets the element stiffnesses `Eₑ·h` of the current design (factorizes).
+    /// Number of multigrid levels (1 for the direct solver).
+    pub fn levels(&self) -> usize {
+        match &self.method {
+            Method::Direct(_) => 1,
+            Method::Multigrid(mg, _) => mg.level_count(),
+        }
+    }
+
+    /// Estimated bytes of a whole optimization run with `load_cases` load cases: this solver,
+    /// the operator, one force and displacement vector per case, and ~12 element fields.
+    pub fn memory_bytes(&self, load_cases: usize) -> usize {
+        let grid = self.operator.grid();
+        let method = match &self.method {
+            Method::Direct(direct) => direct.memory_bytes(),
+            Method::Multigrid(mg, _) => mg.memory_bytes() + 8 * 4 * grid.dof_count(),
+        };
+        method + 8 * (grid.dof_count() * (4 + 2 * load_cases) + 12 * grid.element_count())
+    }
+
+    /// The relative residual the solves aim for.
+    pub fn tolerance(&self) -> f64 {
+        self.tolerance
+    }
+
+    /// Sets the element stiffnesses `Eₑ·h` of the current design (factorizes, or rebuilds the
+    /// coarse levels).
     pub fn set_stiffness(&mut self, stiffness: &[f64]) -> Result<(), SolveError> {
-        self.stiffness.copy_from_slice(stiffness);
-        Ok(self.direct.factorize(stiffness)?)
+        self.operator.set_stiffness(stiffness);
+        match &mut self.method {
+            Method::Direct(direct) => direct.factorize(self.operator.element_stiffness(), stiffness)?,
+            Method::Multigrid(mg, _) => mg.update(&self.operator)?,
+        }
+        Ok(())
     }
 
-    /// Solves `K u = f` for the stiffness last set; `f` on fixed DOFs is ignored (reactions).
+    /// Solves `K u = f` for the stiffness last set, starting from `u` (warm start); `f` on
+    /// fixed DOFs is ignored (reactions).
     pub fn solve(&mut self, f: &[f64], u: &mut [f64]) -> Result<SolveInfo, SolveError> {
-        self.direct.solve(f, u);
-        let f_norm = masked_norm(f, self.operator.free_mask());
-        let mut iterations = 1;
-        loop {
-            let relative_residual = self.relative_residual(f, u, f_norm);
-            if !relative_residual.is_finite() {
-                return Err(SolveError::NonFinite { relative_residual });
+        let mask = self.operator.free_mask();
+        for ((fm, &fi), &m) in self.f_masked.iter_mut().zip(f).zip(mask) {
+            *fm = m * fi;
+        }
+        let f_norm = norm(&self.f_masked);
+        match &mut self.method {
+            Method::Direct(direct) => {
+                direct.solve(&self.f_masked, u);
+                let mut iterations = 1;
+                loop {
+                    let relative_residual = self.relative_residual(u, f_norm)?;
+                    let converged = relative_residual <= self.tolerance;
+                    if converged || iterations > MAX_REFINEMENTS.min(self.max_iterations) {
+                        return Ok(SolveInfo {
+                            iterations,
+                            relative_residual,
+                            converged,
+                        });
+                    }
+                    let Method::Direct(direct) = &mut self.method else { unreachable!() };
+                    direct.solve(&self.residual, &mut self.correction);
+                    for (x, d) in u.iter_mut().zip(&self.correction) {
+                        *x += d;
+                    }
+                    iterations += 1;
+                }
             }
-            let converged = relative_residual <= self.params.tolerance;
-            if converged || iterations > self.params.max_refinements {
-                return Ok(SolveInfo {
-                    iterations,
+            Method::Multigrid(mg, ws) => {
+                let operator = &self.operator;
+                let params = CgParams {
+                    tolerance: self.tolerance,
+                    max_iterations: self.max_iterations,
+                };
+                let info = pcg(
+                    |x, y| operator.apply(x, y),
+                    |r, z| mg.apply(operator, r, z),
+                    &self.f_masked,
+                    u,
+                    &params,
+                    ws,
+                )?;
+                let relative_residual = self.relative_residual(u, f_norm)?;
+                Ok(SolveInfo {
+                    iterations: info.iterations,
                     relative_residual,
-                    converged,
-                });
+                    // The true residual may sit a little above CG's recursive one.
+                    converged: info.converged && relative_residual <= 10.0 * self.tolerance,
+                })
             }
-            self.direct.solve(&self.residual, &mut self.correction);
-            for (x, d) in u.iter_mut().zip(&self.correction) {
-                *x += d;
-            }
-            iterations += 1;
         }
     }
 
-    /// Leaves `f − K u` (free DOFs) in `self.residual` and returns its norm relative to `f_norm`.
-    fn relative_residual(&mut self, f: &[f64], u: &[f64], f_norm: f64) -> f64 {
-        self.operator.apply(&self.stiffness, u, &mut self.residual);
-        let mask = self.operator.free_mask();
-        for ((r, &fi), &m) in self.residual.iter_mut().zip(f).zip(mask) {
-            *r = m * (fi - *r);
+    /// Leaves `f − K u` in `self.residual` and returns its norm relative to `f_norm`.
+    fn relative_residual(&mut self, u: &[f64], f_norm: f64) -> Result<f64, SolveError> {
+        self.operator.apply(u, &mut self.residual);
+        for (r, &f) in self.residual.iter_mut().zip(&self.f_masked) {
+            *r = f - *r;
         }
-        let norm = masked_norm(&self.residual, mask);
-        if f_norm == 0.0 { norm } else { norm / f_norm }
+        let relative_residual = if f_norm == 0.0 { norm(&self.residual) } else { norm(&self.residual) / f_norm };
+        if relative_residual.is_finite() {
+            Ok(relative_residual)
+        } else {
+            Err(SolveError::NonFinite { relative_residual })
+        }
     }
 }
 
-fn masked_norm(v: &[f64], mask: &[f64]) -> f64 {
-    v.iter()
-        .zip(mask)
-        .map(|(x, m)| m * x * x)
-        .sum::<f64>()
-        .sqrt()
+fn norm(v: &[f64]) -> f64 {
+    crate::reduce::sum_map(v.len(), |i| v[i] * v[i]).sqrt()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn refinement_reaches_the_tolerance_at_full_simp_contrast() {
-        let grid = Grid::new([8, 4, 3], 1.0);
-        let fixed: Vec<bool> = (0..grid.dof_count())
-            .map(|d| grid.node_coords(d / 3)[0] == 0)
-            .collect();
-        // Void (1e-9) checkerboard pockets inside solid: the contrast of a SIMP design.
+    /// A cantilever with SIMP contrast: void (1e-9) checkerboard pockets inside solid.
+    fn contrast_problem(grid: Grid) -> (Vec<bool>, Vec<f64>, Vec<f64>) {
+        let fixed: Vec<bool> = (0..grid.dof_count()).map(|d| grid.node_coords(d / 3)[0] == 0).collect();
         let stiffness: Vec<f64> = (0..grid.element_count())
             .map(|e| {
                 let [i, j, k] = grid.element_coords(e);
-                if (i + j + k) % 2 == 0 && i > 1 {
-                    1e-9
-                } else {
-                    1.0
-                }
+                if (i / 2 + j / 2 + k / 2) % 2 == 0 && i > 1 { 1e-9 } else { 1.0 }
             })
             .collect();
-        let mut solver = LinearSolver::new(
-            grid,
-            ElementStiffness::new(0.3),
-            &fixed,
-            SolverParams::default(),
-        )
-        .unwrap();
-        solver.set_stiffness(&stiffness).unwrap();
         let mut f = vec![0.0; grid.dof_count()];
-        f[3 * grid.node_index([8, 0, 0]) + 1] = -1.0;
+        let [nx, _, nz] = grid.elements;
+        for k in 0..=nz {
+            f[3 * grid.node_index([nx, 0, k]) + 1] = -1.0;
+        }
+        (fixed, stiffness, f)
+    }
+
+    fn solve(grid: Grid, params: SolverParams) -> (Vec<f64>, SolveInfo, &'static str) {
+        let (fixed, stiffness, f) = contrast_problem(grid);
+        let mut solver = LinearSolver::new(grid, ElementStiffness::new(0.3), &fixed, &params).unwrap();
+        solver.set_stiffness(&stiffness).unwrap();
         let mut u = vec![0.0; f.len()];
         let info = solver.solve(&f, &mut u).unwrap();
-        assert!(
-            info.converged && info.relative_residual <= 1e-10,
-            "{info:?}"
-        );
+        (u, info, solver.kind())
+    }
+
+    #[test]
+    fn direct_refinement_reaches_the_tolerance_at_full_simp_contrast() {
+        let params = SolverParams { method: SolverMethod::Direct, ..Default::default() };
+        let (_, info, kind) = solve(Grid::new([8, 4, 4], 1.0), params);
+        assert_eq!(kind, "sparse-cholesky");
+        assert!(info.converged && info.relative_residual <= 1e-10, "{info:?}");
+    }
+
+    #[test]
+    fn multigrid_matches_the_direct_solve() {
+        let grid = Grid::new([16, 8, 8], 1.0);
+        let direct = SolverParams { method: SolverMethod::Direct, tolerance: Some(1e-12), ..Default::default() };
+        let multigrid = SolverParams {
+            method: SolverMethod::Multigrid,
+            tolerance: Some(1e-10),
+            multigrid: MultigridParams { levels: Some(3), ..Default::default() },
+            ..Default::default()
+        };
+        let (u_direct, _, _) = solve(grid, direct);
+        let (u_mg, info, kind) = solve(grid, multigrid);
+        assert_eq!(kind, "multigrid-cg");
+        assert!(info.converged, "{info:?}");
+        let diff = norm(&u_direct.iter().zip(&u_mg).map(|(a, b)| a - b).collect::<Vec<_>>());
+        assert!(diff / norm(&u_direct) <= 1e-8, "relative difference {}", diff / norm(&u_direct));
+    }
+
+    #[test]
+    fn multigrid_is_identical_for_one_and_two_threads() {
+        let grid = Grid::new([8, 4, 4], 1.0);
+        let params = SolverParams {
+            method: SolverMethod::Multigrid,
+            multigrid: MultigridParams { levels: Some(2), ..Default::default() },
+            ..Default::default()
+        };
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| solve(grid, params))
+        };
+        let (a, b) = (run(1), run(2));
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.1, b.1);
     }
 }

@@ -10,17 +10,13 @@ use super::oc::{OcParams, oc_update};
 use super::{
     IterationRecord, Observer, OptimizeError, Outcome, SolverStats, TerminationReason, Timings,
 };
-use crate::fem::{ElementStiffness, LinearSolver, SolveError, SolverParams, StiffnessOperator};
+use crate::fem::{ElementStiffness, LinearSolver, SolveError, StiffnessOperator};
 use crate::filter::DensityFilter;
 use crate::problem::{Optimizer, Problem};
 use crate::reduce;
 
 /// Runs the optimization of `problem`, reporting each iteration to `observer`.
-pub fn optimize(
-    problem: &Problem,
-    solver_params: SolverParams,
-    observer: &mut dyn Observer,
-) -> Result<Outcome, OptimizeError> {
+pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcome, OptimizeError> {
     let start = Instant::now();
     let grid = problem.grid;
     let n = grid.element_count();
@@ -31,7 +27,7 @@ pub fn optimize(
         source,
     };
     let mut solver =
-        LinearSolver::new(grid, ke, &problem.fixed_dofs, solver_params).map_err(setup_error)?;
+        LinearSolver::new(grid, ke, &problem.fixed_dofs, &problem.solver).map_err(setup_error)?;
     let mut filter = DensityFilter::new(grid, opt.filter_radius_mm);
     let Optimizer::Oc { move_limit } = opt.optimizer;
     let oc = OcParams {
@@ -57,6 +53,8 @@ pub fn optimize(
     let mut timings = Timings::default();
     let mut stats = SolverStats {
         kind: solver.kind().to_string(),
+        levels: solver.levels(),
+        tolerance: solver.tolerance(),
         iterations_total: 0,
         solves: 0,
         max_relative_residual: 0.0,

@@ -62,6 +62,10 @@ pub struct Timings {
 pub struct SolverStats {
     /// The method.
     pub kind: String,
+    /// Multigrid levels (1 for the direct solver).
+    pub levels: usize,
+    /// Relative residual each solve aims for.
+    pub tolerance: f64,
     /// Iterations summed over all solves.
     pub iterations_total: usize,
     /// Number of solves.

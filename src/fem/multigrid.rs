@@ -1,0 +1,337 @@
+//! Geometric multigrid V-cycle, used as the preconditioner of CG (Amir, Aage & Lazarov 2014;
+//! Aage, Andreassen & Lazarov 2015).
+//!
+//! - Levels: the fine grid is halved while every axis stays even and the coarse grid keeps at
+//!   least [`MultigridParams::min_coarse_elements`] elements (or exactly `levels` when given).
+//! - Coarse operators: exact element-wise Galerkin products ([`super::stencil`]), rebuilt every
+//!   design iteration, robust at the 10⁹ stiffness contrast of SIMP.
+//! - Smoother: Chebyshev polynomial of degree 2 in `D⁻¹A` (first kind), the same polynomial before
+//!   and after the coarse correction so the V-cycle is symmetric. On the fine level the upper
+//!   end of the spectrum is the a-priori bound `λmax(diag(K̂)⁻¹K̂)`, which holds for any density
+//!   field; on coarse levels it is estimated by power iteration. The interval is
+//!   `[λ/10, λ]` on the fine level and `[λ̂/10, 1.2 λ̂]` on coarse ones (MULTIGRID.md §4).
+//! - Coarsest level: sparse Cholesky, refactored every design iteration.
+
+use nalgebra::DMatrix;
+
+use super::direct::{DirectError, DirectSolver};
+use super::hex8::ElementStiffness;
+use super::operator::StiffnessOperator;
+use super::stencil::{StencilOperator, SubcellStiffness};
+use super::transfer::{can_coarsen, coarse_fixed, coarsen, prolong, restrict};
+use crate::grid::Grid;
+
+/// Settings of the multigrid hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultigridParams {
+    /// Number of levels including the fine one; `None` chooses automatically.
+    pub levels: Option<usize>,
+    /// Automatic choice: coarsen only while the coarse grid keeps at least this many elements
+    /// (default 1000; a coarsest grid that cannot resolve the members costs CG iterations).
+    pub min_coarse_elements: usize,
+    /// Degree of the Chebyshev smoother (default 2).
+    pub smoother_degree: usize,
+}
+
+impl Default for MultigridParams {
+    fn default() -> Self {
+        Self {
+            levels: None,
+            min_coarse_elements: 1000,
+            smoother_degree: 2,
+        }
+    }
+}
+
+/// How many levels a grid gets: `levels` if possible, else automatic.
+pub fn level_count(grid: &Grid, params: &MultigridParams) -> usize {
+    let mut count = 1;
+    let mut g = *grid;
+    loop {
+        if let Some(levels) = params.levels
+            && count >= levels
+        {
+            return count;
+        }
+        if !can_coarsen(&g) {
+            return count;
+        }
+        let coarse = coarsen(&g);
+        if params.levels.is_none() && coarse.element_count() < params.min_coarse_elements {
+            return count;
+        }
+        g = coarse;
+        count += 1;
+    }
+}
+
+/// Scratch of one level.
+#[derive(Debug, Clone)]
+struct Work {
+    b: Vec<f64>,
+    x: Vec<f64>,
+    r: Vec<f64>,
+    d: Vec<f64>,
+    ad: Vec<f64>,
+}
+
+impl Work {
+    fn new(n: usize) -> Self {
+        Self {
+            b: vec![0.0; n],
+            x: vec![0.0; n],
+            r: vec![0.0; n],
+            d: vec![0.0; n],
+            ad: vec![0.0; n],
+        }
+    }
+}
+
+/// A coarse level: its Galerkin operator and smoother data.
+#[derive(Debug)]
+struct CoarseLevel {
+    operator: StencilOperator,
+    subcells: SubcellStiffness,
+    inv_diagonal: Vec<f64>,
+    upper: f64,
+    work: Work,
+}
+
+/// The multigrid preconditioner of one fine grid with its supports.
+#[derive(Debug)]
+pub struct Multigrid {
+    fine_inv_diagonal: Vec<f64>,
+    fine_upper: f64,
+    fine_work: Work,
+    levels: Vec<CoarseLevel>,
+    coarsest: DirectSolver,
+    degree: usize,
+}
+
+impl Multigrid {
+    /// Builds the hierarchy (`level_count(grid) ≥ 2` levels) for the fine operator `fine`.
+    pub fn new(fine: &StiffnessOperator, fixed: &[bool], params: &MultigridParams) -> Result<Self, DirectError> {
+        let grid = *fine.grid();
+        let count = level_count(&grid, params);
+        assert!(count >= 2, "multigrid needs at least two levels");
+        let mut levels = Vec::new();
+        let (mut g, mut g_fixed) = (grid, fixed.to_vec());
+        for l in 1..count {
+            let coarse = coarsen(&g);
+            let fixed_c = coarse_fixed(&g, &g_fixed, &coarse);
+            levels.push(CoarseLevel {
+                operator: StencilOperator::new(coarse, &fixed_c),
+                subcells: SubcellStiffness::new(fine.element_stiffness(), 1 << l),
+                inv_diagonal: vec![0.0; coarse.dof_count()],
+                upper: 0.0,
+                work: Work::new(coarse.dof_count()),
+            });
+            (g, g_fixed) = (coarse, fixed_c);
+        }
+        let coarsest = DirectSolver::new(g, &g_fixed)?;
+        Ok(Self {
+            fine_inv_diagonal: vec![0.0; grid.dof_count()],
+            fine_upper: spectral_bound(fine.element_stiffness()),
+            fine_work: Work::new(grid.dof_count()),
+            levels,
+            coarsest,
+            degree: params.smoother_degree.max(1),
+        })
+    }
+
+    /// Bytes held by the hierarchy (coarse operators, smoother data, scratch, coarsest factor).
+    pub fn memory_bytes(&self) -> usize {
+        let coarse: usize = self
+            .levels
+            .iter()
+            .map(|l| {
+                let dofs = l.operator.grid().dof_count();
+                8 * (81 * dofs + 7 * dofs + l.subcells.factor().pow(3) * 576)
+            })
+            .sum();
+        coarse + 8 * 6 * self.fine_inv_diagonal.len() + self.coarsest.memory_bytes()
+    }
+
+    /// Number of levels including the fine one.
+    pub fn level_count(&self) -> usize {
+        self.levels.len() + 1
+    }
+
+    /// Grid of the coarsest level.
+    pub fn coarsest_grid(&self) -> Grid {
+        *self.levels.last().map_or_else(|| unreachable!(), |l| l.operator.grid())
+    }
+
+    /// Rebuilds the coarse operators, smoothers and coarsest factorization for the fine
+    /// operator's current element stiffnesses.
+    pub fn update(&mut self, fine: &StiffnessOperator) -> Result<(), DirectError> {
+        fine.diagonal(&mut self.fine_inv_diagonal);
+        invert(&mut self.fine_inv_diagonal);
+        for level in &mut self.levels {
+            level
+                .operator
+                .assemble_galerkin(fine.grid(), fine.stiffness(), &level.subcells);
+            level.operator.diagonal(&mut level.inv_diagonal);
+            invert(&mut level.inv_diagonal);
+            level.upper = 1.2 * estimate_lambda_max(&level.operator, &level.inv_diagonal, &mut level.work);
+        }
+        let last = &self.levels[self.levels.len() - 1].operator;
+        self.coarsest.factorize_with(|row, col| last.entry(row, col))
+    }
+
+    /// One V-cycle: `z ≈ A⁻¹ r` on the fine level.
+    pub fn apply(&mut self, fine: &StiffnessOperator, r: &[f64], z: &mut [f64]) {
+        let degree = self.degree;
+        let fine_grid = *fine.grid();
+        // Down: pre-smooth from zero, restrict the residual.
+        z.fill(0.0);
+        let fw = &mut self.fine_work;
+        let fine_bounds = (self.fine_upper / 10.0, self.fine_upper);
+        chebyshev(|x, y| fine.apply(x, y), &self.fine_inv_diagonal, fine_bounds, degree, r, z, true, fw);
+        fine.apply(z, &mut fw.ad);
+        residual(r, &fw.ad, &mut fw.r);
+        let count = self.levels.len();
+        {
+            let first = &mut self.levels[0];
+            let grid = *first.operator.grid();
+            restrict(&fine_grid, &grid, first.operator.free_mask(), &fw.r, &mut first.work.b);
+        }
+        for l in 0..count - 1 {
+            let (head, tail) = self.levels.split_at_mut(l + 1);
+            let level = &mut head[l];
+            let next = &mut tail[0];
+            let bounds = (level.upper / 12.0, level.upper);
+            let op = &level.operator;
+            level.work.x.fill(0.0);
+            let Work { b, x, .. } = &mut level.work;
+            let (b, mut x_owned) = (std::mem::take(b), std::mem::take(x));
+            chebyshev(|u, y| op.apply(u, y), &level.inv_diagonal, bounds, degree, &b, &mut x_owned, true, &mut level.work);
+            op.apply(&x_owned, &mut level.work.ad);
+            residual(&b, &level.work.ad, &mut level.work.r);
+            level.work.b = b;
+            level.work.x = x_owned;
+            restrict(op.grid(), next.operator.grid(), next.operator.free_mask(), &level.work.r, &mut next.work.b);
+        }
+        // Coarsest: exact solve.
+        {
+            let last = &mut self.levels[count - 1];
+            self.coarsest.solve(&last.work.b, &mut last.work.x);
+        }
+        // Up: prolong the correction, post-smooth.
+        for l in (0..count - 1).rev() {
+            let (head, tail) = self.levels.split_at_mut(l + 1);
+            let level = &mut head[l];
+            let next = &tail[0];
+            let op = &level.operator;
+            prolong(op.grid(), next.operator.grid(), op.free_mask(), &next.work.x, &mut level.work.d);
+            add(&mut level.work.x, &level.work.d);
+            let bounds = (level.upper / 12.0, level.upper);
+            let (b, mut x_owned) = (std::mem::take(&mut level.work.b), std::mem::take(&mut level.work.x));
+            chebyshev(|u, y| op.apply(u, y), &level.inv_diagonal, bounds, degree, &b, &mut x_owned, false, &mut level.work);
+            level.work.b = b;
+            level.work.x = x_owned;
+        }
+        let first = &self.levels[0];
+        prolong(&fine_grid, first.operator.grid(), fine.free_mask(), &first.work.x, &mut fw.d);
+        add(z, &fw.d);
+        chebyshev(|x, y| fine.apply(x, y), &self.fine_inv_diagonal, fine_bounds, degree, r, z, false, fw);
+    }
+}
+
+fn invert(diagonal: &mut [f64]) {
+    for d in diagonal {
+        *d = 1.0 / *d;
+    }
+}
+
+fn residual(b: &[f64], ax: &[f64], r: &mut [f64]) {
+    for ((r, b), ax) in r.iter_mut().zip(b).zip(ax) {
+        *r = b - ax;
+    }
+}
+
+fn add(x: &mut [f64], d: &[f64]) {
+    for (x, d) in x.iter_mut().zip(d) {
+        *x += d;
+    }
+}
+
+/// Chebyshev smoothing of `A x = b` in `D⁻¹A` on the interval `[lower, upper]` (first kind;
+/// the three-term recurrence of Saad, "Iterative Methods for Sparse Linear Systems", alg. 12.1).
+/// Uses `work.r`, `work.d` and `work.ad` as scratch; `x_is_zero` saves the first apply.
+#[allow(clippy::too_many_arguments)]
+fn chebyshev(
+    apply: impl Fn(&[f64], &mut [f64]),
+    inv_diagonal: &[f64],
+    (lower, upper): (f64, f64),
+    degree: usize,
+    b: &[f64],
+    x: &mut [f64],
+    x_is_zero: bool,
+    work: &mut Work,
+) {
+    let theta = 0.5 * (upper + lower);
+    let delta = 0.5 * (upper - lower);
+    let sigma = theta / delta;
+    let mut rho = 1.0 / sigma;
+    if x_is_zero {
+        work.r.copy_from_slice(b);
+    } else {
+        apply(x, &mut work.ad);
+        residual(b, &work.ad, &mut work.r);
+    }
+    for ((d, r), m) in work.d.iter_mut().zip(&work.r).zip(inv_diagonal) {
+        *d = m * r / theta;
+    }
+    add(x, &work.d);
+    for _ in 1..degree {
+        apply(&work.d, &mut work.ad);
+        for (r, ad) in work.r.iter_mut().zip(&work.ad) {
+            *r -= ad;
+        }
+        let rho_next = 1.0 / (2.0 * sigma - rho);
+        let (c1, c2) = (rho_next * rho, 2.0 * rho_next / delta);
+        for ((d, r), m) in work.d.iter_mut().zip(&work.r).zip(inv_diagonal) {
+            *d = c1 * *d + c2 * m * r;
+        }
+        add(x, &work.d);
+        rho = rho_next;
+    }
+}
+
+/// `λmax(diag(K̂)⁻¹ K̂)`: bounds `λmax(D⁻¹K)` for any positive element moduli, since each element
+/// matrix is a multiple of `K̂` (MULTIGRID.md §4: 5.32 at ν = 0.3).
+pub fn spectral_bound(ke: &ElementStiffness) -> f64 {
+    let scale: Vec<f64> = (0..24).map(|i| 1.0 / ke.get(i, i).sqrt()).collect();
+    let m = DMatrix::from_fn(24, 24, |r, c| scale[r] * ke.get(r, c) * scale[c]);
+    m.symmetric_eigenvalues().max()
+}
+
+/// Power-iteration estimate of `λmax(D⁻¹A)` (deterministic start vector).
+fn estimate_lambda_max(op: &StencilOperator, inv_diagonal: &[f64], work: &mut Work) -> f64 {
+    let n = inv_diagonal.len();
+    let x = &mut work.x;
+    for (i, v) in x.iter_mut().enumerate() {
+        // A fixed, non-smooth start excites the high modes the smoother cares about.
+        *v = ((i * 7919) % 113) as f64 / 113.0 - 0.5;
+    }
+    let mut lambda = 0.0;
+    for _ in 0..15 {
+        let norm = crate::reduce::sum_map(n, |i| x[i] * x[i]).sqrt();
+        if norm == 0.0 {
+            break;
+        }
+        for v in x.iter_mut() {
+            *v /= norm;
+        }
+        op.apply(x, &mut work.ad);
+        for i in 0..n {
+            work.ad[i] *= inv_diagonal[i];
+        }
+        // ‖D⁻¹A x‖ for unit x converges to λmax from below.
+        let ad = &work.ad;
+        lambda = crate::reduce::sum_map(n, |i| ad[i] * ad[i]).sqrt();
+        x.copy_from_slice(&work.ad);
+    }
+    lambda
+}

@@ -8,8 +8,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use formwerk::bench::{BenchCase, BenchReport, parse_size, stream_triad_gb_s};
 use formwerk::fem::{ElementStiffness, LinearSolver};
 use formwerk::optimize::{IterationRecord, Observer, Silent};
+use formwerk::output::atomic::write_atomically;
 use formwerk::run::{RunError, load_problem, run_problem};
 
 const EXAMPLES: &str = "\
@@ -52,6 +54,34 @@ enum Command {
         /// The design file (TOML).
         design: PathBuf,
     },
+    /// Time the fixed cantilever benchmark at several sizes; print a table and write JSON.
+    #[command(
+        after_help = "Example:\n  formwerk bench --sizes 64x32x32,128x64x64 --threads 2 --out bench.json"
+    )]
+    Bench {
+        /// Comma-separated sizes in elements, e.g. 64x32x32,128x64x64 (default: 65 k to 1 M elements).
+        #[arg(long, default_value = "64x32x32,96x48x48,128x64x64,160x80x80")]
+        sizes: String,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Design iterations per size.
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+        /// Where to write the JSON report.
+        #[arg(long, default_value = "bench.json")]
+        out: PathBuf,
+    },
+    /// One benchmark size in this process (used by `bench` to measure each size's peak memory).
+    #[command(hide = true)]
+    BenchCase {
+        #[arg(long)]
+        size: String,
+        #[arg(long)]
+        iterations: usize,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 /// How the process should end.
@@ -76,6 +106,31 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             run_design(&design, out, max_iterations, quiet)
         }
         Command::Check { design } => check_design(&design),
+        Command::Bench {
+            sizes,
+            threads,
+            iterations,
+            out,
+        } => {
+            set_threads(threads)?;
+            bench(&sizes, threads, iterations, &out)
+        }
+        Command::BenchCase {
+            size,
+            iterations,
+            threads,
+        } => {
+            set_threads(threads)?;
+            let size = parse_size(&size)
+                .ok_or_else(|| Failure::Input(anyhow::anyhow!("bad size {size}")))?;
+            let case = formwerk::bench::run_case(size, iterations)
+                .map_err(|e| Failure::Internal(e.into()))?;
+            println!(
+                "{}",
+                serde_json::to_string(&case).map_err(|e| Failure::Internal(e.into()))?
+            );
+            Ok(())
+        }
     }
 }
 
@@ -147,6 +202,96 @@ fn run_design(
     Ok(())
 }
 
+fn bench(
+    sizes: &str,
+    threads: Option<usize>,
+    iterations: usize,
+    out: &Path,
+) -> Result<(), Failure> {
+    let sizes: Vec<[usize; 3]> = sizes
+        .split(',')
+        .map(|s| {
+            parse_size(s).ok_or_else(|| {
+                anyhow::anyhow!("--sizes: `{s}` is not NXxNYxNZ with positive counts")
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(Failure::Input)?;
+    if iterations == 0 {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "--iterations must be at least 1"
+        )));
+    }
+    let threads = threads.unwrap_or_else(rayon::current_num_threads);
+    let stream = stream_triad_gb_s();
+    println!("STREAM triad: {stream:.1} GB/s with {threads} thread(s)");
+    println!(
+        "{:>14} {:>10} {:>10} {:>8} {:>7} {:>7} {:>9} {:>10} {:>8} {:>8}",
+        "size",
+        "elements",
+        "dofs",
+        "s/iter",
+        "CG its",
+        "levels",
+        "RSS MiB",
+        "apply ms",
+        "GFLOP/s",
+        "GB/s"
+    );
+    let mut cases = Vec::new();
+    for size in sizes {
+        // Each size runs in its own process so that its peak memory is its own.
+        let output = std::process::Command::new(
+            std::env::current_exe().map_err(|e| Failure::Internal(e.into()))?,
+        )
+        .args([
+            "bench-case",
+            "--size",
+            &format!("{}x{}x{}", size[0], size[1], size[2]),
+        ])
+        .args(["--threads", &threads.to_string()])
+        .args(["--iterations", &iterations.to_string()])
+        .output()
+        .map_err(|e| Failure::Internal(e.into()))?;
+        if !output.status.success() {
+            return Err(Failure::Internal(anyhow::anyhow!(
+                "benchmark {size:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let case: BenchCase =
+            serde_json::from_slice(&output.stdout).map_err(|e| Failure::Internal(e.into()))?;
+        println!(
+            "{:>14} {:>10} {:>10} {:>8.3} {:>7.1} {:>7} {:>9.0} {:>10.2} {:>8.1} {:>8.1}",
+            format!("{}x{}x{}", size[0], size[1], size[2]),
+            case.elements,
+            case.dofs,
+            case.seconds_per_iteration,
+            case.cg_iterations_per_solve,
+            case.levels,
+            case.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+            case.operator_apply_seconds * 1e3,
+            case.operator_gflops,
+            case.operator_gb_s
+        );
+        cases.push(case);
+    }
+    let report = BenchReport {
+        formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
+        iterations,
+        stream_triad_gb_s: stream,
+        cases,
+    };
+    write_atomically(out, |w| {
+        serde_json::to_writer_pretty(&mut *w, &report)?;
+        std::io::Write::write_all(w, b"\n")
+    })
+    .with_context(|| format!("cannot write {}", out.display()))
+    .map_err(Failure::Internal)?;
+    println!("written to {}", out.display());
+    Ok(())
+}
+
 fn check_design(path: &Path) -> Result<(), Failure> {
     let (_, problem) = load_problem(path).map_err(|e| Failure::Input(e.into()))?;
     let grid = problem.grid;
@@ -163,9 +308,16 @@ fn check_design(path: &Path) -> Result<(), Failure> {
         grid.element_count(),
         grid.element_size_mm
     );
-    println!("  degrees of freedom: {} ({} fixed)", grid.dof_count(), fixed);
+    println!(
+        "  degrees of freedom: {} ({} fixed)",
+        grid.dof_count(),
+        fixed
+    );
     println!("  load cases:         {}", problem.load_cases.len());
-    println!("  filter radius:      {} mm", problem.optimization.filter_radius_mm);
+    println!(
+        "  filter radius:      {} mm",
+        problem.optimization.filter_radius_mm
+    );
     println!(
         "  linear solver:      {} ({} level(s), tolerance {:e})",
         solver.kind(),

@@ -12,6 +12,7 @@
 //! The library is used by the `formwerk` binary; `examples/library.rs` shows direct use.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod design;
 pub mod fem;
 pub mod filter;

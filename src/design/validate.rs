@@ -61,7 +61,13 @@ impl Design {
             ..MultigridParams::default()
         };
         if let Some(levels) = s.levels {
-            let possible = level_count(grid, &MultigridParams { levels: Some(usize::MAX), ..multigrid });
+            let possible = level_count(
+                grid,
+                &MultigridParams {
+                    levels: Some(usize::MAX),
+                    ..multigrid
+                },
+            );
             if levels < 2 || levels > possible {
                 return Err((
                     "solver.levels",

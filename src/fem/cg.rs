@@ -38,7 +38,9 @@ pub enum CgError {
         iteration: usize,
     },
     /// `pᵀAp ≤ 0` or `rᵀz ≤ 0`: the operator or preconditioner is not positive definite.
-    #[error("conjugate gradients broke down at iteration {iteration} (operator or preconditioner not positive definite)")]
+    #[error(
+        "conjugate gradients broke down at iteration {iteration} (operator or preconditioner not positive definite)"
+    )]
     Breakdown {
         /// The iteration.
         iteration: usize,
@@ -91,7 +93,10 @@ pub fn pcg(
         });
     }
     apply(u, q);
-    r.par_iter_mut().zip(f).zip(&*q).for_each(|((r, f), q)| *r = f - q);
+    r.par_iter_mut()
+        .zip(f)
+        .zip(&*q)
+        .for_each(|((r, f), q)| *r = f - q);
     let mut r_norm = dot(r, r).sqrt();
     if !(r_norm < f_norm) {
         // The warm start is worse than zero (or not finite): start from zero.
@@ -104,7 +109,9 @@ pub fn pcg(
     loop {
         let relative_residual = r_norm / f_norm;
         if !relative_residual.is_finite() {
-            return Err(CgError::NonFinite { iteration: iterations });
+            return Err(CgError::NonFinite {
+                iteration: iterations,
+            });
         }
         if relative_residual <= params.tolerance || iterations >= params.max_iterations {
             return Ok(CgInfo {
@@ -116,25 +123,35 @@ pub fn pcg(
         precondition(r, z);
         let rz_new = dot(r, z);
         if !rz_new.is_finite() {
-            return Err(CgError::NonFinite { iteration: iterations });
+            return Err(CgError::NonFinite {
+                iteration: iterations,
+            });
         }
         if rz_new <= 0.0 {
-            return Err(CgError::Breakdown { iteration: iterations });
+            return Err(CgError::Breakdown {
+                iteration: iterations,
+            });
         }
         if iterations == 0 {
             p.copy_from_slice(z);
         } else {
             let beta = rz_new / rz;
-            p.par_iter_mut().zip(&*z).for_each(|(p, z)| *p = z + beta * *p);
+            p.par_iter_mut()
+                .zip(&*z)
+                .for_each(|(p, z)| *p = z + beta * *p);
         }
         rz = rz_new;
         apply(p, q);
         let pq = dot(p, q);
         if !pq.is_finite() {
-            return Err(CgError::NonFinite { iteration: iterations });
+            return Err(CgError::NonFinite {
+                iteration: iterations,
+            });
         }
         if pq <= 0.0 {
-            return Err(CgError::Breakdown { iteration: iterations });
+            return Err(CgError::Breakdown {
+                iteration: iterations,
+            });
         }
         let alpha = rz / pq;
         u.par_iter_mut().zip(&*p).for_each(|(u, p)| *u += alpha * p);
@@ -163,12 +180,28 @@ mod tests {
         let n = 50;
         let f: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
         let mut u = vec![0.0; n];
-        let params = CgParams { tolerance: 1e-12, max_iterations: 200 };
-        let info = pcg(laplacian, |r, z| z.copy_from_slice(r), &f, &mut u, &params, &mut CgWorkspace::new(n)).unwrap();
+        let params = CgParams {
+            tolerance: 1e-12,
+            max_iterations: 200,
+        };
+        let info = pcg(
+            laplacian,
+            |r, z| z.copy_from_slice(r),
+            &f,
+            &mut u,
+            &params,
+            &mut CgWorkspace::new(n),
+        )
+        .unwrap();
         assert!(info.converged && info.iterations <= n + 1, "{info:?}");
         let mut au = vec![0.0; n];
         laplacian(&u, &mut au);
-        let err: f64 = au.iter().zip(&f).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        let err: f64 = au
+            .iter()
+            .zip(&f)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
         assert!(err < 1e-10);
     }
 
@@ -176,16 +209,41 @@ mod tests {
     fn reports_non_convergence_and_non_finite_values() {
         let n = 50;
         let f = vec![1.0; n];
-        let params = CgParams { tolerance: 1e-12, max_iterations: 3 };
+        let params = CgParams {
+            tolerance: 1e-12,
+            max_iterations: 3,
+        };
         let mut u = vec![0.0; n];
-        let info = pcg(laplacian, |r, z| z.copy_from_slice(r), &f, &mut u, &params, &mut CgWorkspace::new(n)).unwrap();
+        let info = pcg(
+            laplacian,
+            |r, z| z.copy_from_slice(r),
+            &f,
+            &mut u,
+            &params,
+            &mut CgWorkspace::new(n),
+        )
+        .unwrap();
         assert!(!info.converged && info.iterations == 3);
         let mut u = vec![0.0; n];
         let nan = |_: &[f64], y: &mut [f64]| y.fill(f64::NAN);
-        let err = pcg(nan, |r, z| z.copy_from_slice(r), &f, &mut u, &params, &mut CgWorkspace::new(n));
+        let err = pcg(
+            nan,
+            |r, z| z.copy_from_slice(r),
+            &f,
+            &mut u,
+            &params,
+            &mut CgWorkspace::new(n),
+        );
         assert!(matches!(err, Err(CgError::NonFinite { .. })), "{err:?}");
         let negative = |x: &[f64], y: &mut [f64]| y.iter_mut().zip(x).for_each(|(y, x)| *y = -x);
-        let err = pcg(negative, |r, z| z.copy_from_slice(r), &f, &mut vec![0.0; n], &params, &mut CgWorkspace::new(n));
+        let err = pcg(
+            negative,
+            |r, z| z.copy_from_slice(r),
+            &f,
+            &mut vec![0.0; n],
+            &params,
+            &mut CgWorkspace::new(n),
+        );
         assert!(matches!(err, Err(CgError::Breakdown { .. })), "{err:?}");
     }
 }

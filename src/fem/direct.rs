@@ -114,7 +114,11 @@ impl DirectSolver {
     }
 
     /// Assembles `K = Σ stiffness[e]·K̂` (element stiffnesses `Eₑ·h`) and factorizes it.
-    pub fn factorize(&mut self, ke: &ElementStiffness, stiffness: &[f64]) -> Result<(), DirectError> {
+    pub fn factorize(
+        &mut self,
+        ke: &ElementStiffness,
+        stiffness: &[f64],
+    ) -> Result<(), DirectError> {
         assert_eq!(stiffness.len(), self.grid.element_count());
         let grid = self.grid;
         self.factorize_with(|row_dof, col_dof| coupling(&grid, ke, stiffness, row_dof, col_dof))
@@ -122,7 +126,10 @@ impl DirectSolver {
 
     /// Factorizes the matrix whose entry between global DOFs `(row, col)` is `entry(row, col)`;
     /// it is called for the structurally non-zero entries of the lower triangle only.
-    pub fn factorize_with(&mut self, entry: impl Fn(usize, usize) -> f64) -> Result<(), DirectError> {
+    pub fn factorize_with(
+        &mut self,
+        entry: impl Fn(usize, usize) -> f64,
+    ) -> Result<(), DirectError> {
         self.factored = false;
         let mut next = 0;
         for &dof in &self.free_dofs {

@@ -13,6 +13,7 @@
 //! - Coarsest level: sparse Cholesky, refactored every design iteration.
 
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 
 use super::direct::{DirectError, DirectSolver};
 use super::hex8::ElementStiffness;
@@ -110,7 +111,11 @@ pub struct Multigrid {
 
 impl Multigrid {
     /// Builds the hierarchy (`level_count(grid) ≥ 2` levels) for the fine operator `fine`.
-    pub fn new(fine: &StiffnessOperator, fixed: &[bool], params: &MultigridParams) -> Result<Self, DirectError> {
+    pub fn new(
+        fine: &StiffnessOperator,
+        fixed: &[bool],
+        params: &MultigridParams,
+    ) -> Result<Self, DirectError> {
         let grid = *fine.grid();
         let count = level_count(&grid, params);
         assert!(count >= 2, "multigrid needs at least two levels");
@@ -159,7 +164,10 @@ impl Multigrid {
 
     /// Grid of the coarsest level.
     pub fn coarsest_grid(&self) -> Grid {
-        *self.levels.last().map_or_else(|| unreachable!(), |l| l.operator.grid())
+        *self
+            .levels
+            .last()
+            .map_or_else(|| unreachable!(), |l| l.operator.grid())
     }
 
     /// Rebuilds the coarse operators, smoothers and coarsest factorization for the fine
@@ -173,10 +181,12 @@ impl Multigrid {
                 .assemble_galerkin(fine.grid(), fine.stiffness(), &level.subcells);
             level.operator.diagonal(&mut level.inv_diagonal);
             invert(&mut level.inv_diagonal);
-            level.upper = 1.2 * estimate_lambda_max(&level.operator, &level.inv_diagonal, &mut level.work);
+            level.upper =
+                1.2 * estimate_lambda_max(&level.operator, &level.inv_diagonal, &mut level.work);
         }
         let last = &self.levels[self.levels.len() - 1].operator;
-        self.coarsest.factorize_with(|row, col| last.entry(row, col))
+        self.coarsest
+            .factorize_with(|row, col| last.entry(row, col))
     }
 
     /// One V-cycle: `z ≈ A⁻¹ r` on the fine level.
@@ -187,14 +197,29 @@ impl Multigrid {
         z.fill(0.0);
         let fw = &mut self.fine_work;
         let fine_bounds = (self.fine_upper / 10.0, self.fine_upper);
-        chebyshev(|x, y| fine.apply(x, y), &self.fine_inv_diagonal, fine_bounds, degree, r, z, true, fw);
+        chebyshev(
+            |x, y| fine.apply(x, y),
+            &self.fine_inv_diagonal,
+            fine_bounds,
+            degree,
+            r,
+            z,
+            true,
+            fw,
+        );
         fine.apply(z, &mut fw.ad);
         residual(r, &fw.ad, &mut fw.r);
         let count = self.levels.len();
         {
             let first = &mut self.levels[0];
             let grid = *first.operator.grid();
-            restrict(&fine_grid, &grid, first.operator.free_mask(), &fw.r, &mut first.work.b);
+            restrict(
+                &fine_grid,
+                &grid,
+                first.operator.free_mask(),
+                &fw.r,
+                &mut first.work.b,
+            );
         }
         for l in 0..count - 1 {
             let (head, tail) = self.levels.split_at_mut(l + 1);
@@ -205,12 +230,27 @@ impl Multigrid {
             level.work.x.fill(0.0);
             let Work { b, x, .. } = &mut level.work;
             let (b, mut x_owned) = (std::mem::take(b), std::mem::take(x));
-            chebyshev(|u, y| op.apply(u, y), &level.inv_diagonal, bounds, degree, &b, &mut x_owned, true, &mut level.work);
+            chebyshev(
+                |u, y| op.apply(u, y),
+                &level.inv_diagonal,
+                bounds,
+                degree,
+                &b,
+                &mut x_owned,
+                true,
+                &mut level.work,
+            );
             op.apply(&x_owned, &mut level.work.ad);
             residual(&b, &level.work.ad, &mut level.work.r);
             level.work.b = b;
             level.work.x = x_owned;
-            restrict(op.grid(), next.operator.grid(), next.operator.free_mask(), &level.work.r, &mut next.work.b);
+            restrict(
+                op.grid(),
+                next.operator.grid(),
+                next.operator.free_mask(),
+                &level.work.r,
+                &mut next.work.b,
+            );
         }
         // Coarsest: exact solve.
         {
@@ -223,37 +263,67 @@ impl Multigrid {
             let level = &mut head[l];
             let next = &tail[0];
             let op = &level.operator;
-            prolong(op.grid(), next.operator.grid(), op.free_mask(), &next.work.x, &mut level.work.d);
+            prolong(
+                op.grid(),
+                next.operator.grid(),
+                op.free_mask(),
+                &next.work.x,
+                &mut level.work.d,
+            );
             add(&mut level.work.x, &level.work.d);
             let bounds = (level.upper / 12.0, level.upper);
-            let (b, mut x_owned) = (std::mem::take(&mut level.work.b), std::mem::take(&mut level.work.x));
-            chebyshev(|u, y| op.apply(u, y), &level.inv_diagonal, bounds, degree, &b, &mut x_owned, false, &mut level.work);
+            let (b, mut x_owned) = (
+                std::mem::take(&mut level.work.b),
+                std::mem::take(&mut level.work.x),
+            );
+            chebyshev(
+                |u, y| op.apply(u, y),
+                &level.inv_diagonal,
+                bounds,
+                degree,
+                &b,
+                &mut x_owned,
+                false,
+                &mut level.work,
+            );
             level.work.b = b;
             level.work.x = x_owned;
         }
         let first = &self.levels[0];
-        prolong(&fine_grid, first.operator.grid(), fine.free_mask(), &first.work.x, &mut fw.d);
+        prolong(
+            &fine_grid,
+            first.operator.grid(),
+            fine.free_mask(),
+            &first.work.x,
+            &mut fw.d,
+        );
         add(z, &fw.d);
-        chebyshev(|x, y| fine.apply(x, y), &self.fine_inv_diagonal, fine_bounds, degree, r, z, false, fw);
+        chebyshev(
+            |x, y| fine.apply(x, y),
+            &self.fine_inv_diagonal,
+            fine_bounds,
+            degree,
+            r,
+            z,
+            false,
+            fw,
+        );
     }
 }
 
 fn invert(diagonal: &mut [f64]) {
-    for d in diagonal {
-        *d = 1.0 / *d;
-    }
+    diagonal.par_iter_mut().for_each(|d| *d = 1.0 / *d);
 }
 
 fn residual(b: &[f64], ax: &[f64], r: &mut [f64]) {
-    for ((r, b), ax) in r.iter_mut().zip(b).zip(ax) {
-        *r = b - ax;
-    }
+    r.par_iter_mut()
+        .zip(b)
+        .zip(ax)
+        .for_each(|((r, b), ax)| *r = b - ax);
 }
 
 fn add(x: &mut [f64], d: &[f64]) {
-    for (x, d) in x.iter_mut().zip(d) {
-        *x += d;
-    }
+    x.par_iter_mut().zip(d).for_each(|(x, d)| *x += d);
 }
 
 /// Chebyshev smoothing of `A x = b` in `D⁻¹A` on the interval `[lower, upper]` (first kind;
@@ -280,20 +350,25 @@ fn chebyshev(
         apply(x, &mut work.ad);
         residual(b, &work.ad, &mut work.r);
     }
-    for ((d, r), m) in work.d.iter_mut().zip(&work.r).zip(inv_diagonal) {
-        *d = m * r / theta;
-    }
+    work.d
+        .par_iter_mut()
+        .zip(&work.r)
+        .zip(inv_diagonal)
+        .for_each(|((d, r), m)| *d = m * r / theta);
     add(x, &work.d);
     for _ in 1..degree {
         apply(&work.d, &mut work.ad);
-        for (r, ad) in work.r.iter_mut().zip(&work.ad) {
-            *r -= ad;
-        }
+        work.r
+            .par_iter_mut()
+            .zip(&work.ad)
+            .for_each(|(r, ad)| *r -= ad);
         let rho_next = 1.0 / (2.0 * sigma - rho);
         let (c1, c2) = (rho_next * rho, 2.0 * rho_next / delta);
-        for ((d, r), m) in work.d.iter_mut().zip(&work.r).zip(inv_diagonal) {
-            *d = c1 * *d + c2 * m * r;
-        }
+        work.d
+            .par_iter_mut()
+            .zip(&work.r)
+            .zip(inv_diagonal)
+            .for_each(|((d, r), m)| *d = c1 * *d + c2 * m * r);
         add(x, &work.d);
         rho = rho_next;
     }

@@ -113,7 +113,12 @@ pub struct LinearSolver {
 impl LinearSolver {
     /// Prepares the solver for `grid` with DOFs `fixed`: the multigrid hierarchy, or the
     /// pattern and symbolic factorization of the direct solver.
-    pub fn new(grid: Grid, ke: ElementStiffness, fixed: &[bool], params: &SolverParams) -> Result<Self, SolveError> {
+    pub fn new(
+        grid: Grid,
+        ke: ElementStiffness,
+        fixed: &[bool],
+        params: &SolverParams,
+    ) -> Result<Self, SolveError> {
         let operator = StiffnessOperator::new(grid, ke, fixed);
         let levels = level_count(&grid, &params.multigrid);
         let use_multigrid = levels >= 2
@@ -125,9 +130,15 @@ impl LinearSolver {
         let (method, tolerance) = if use_multigrid {
             let mg = Multigrid::new(&operator, fixed, &params.multigrid)?;
             let ws = CgWorkspace::new(grid.dof_count());
-            (Method::Multigrid(Box::new(mg), ws), params.tolerance.unwrap_or(MULTIGRID_TOLERANCE))
+            (
+                Method::Multigrid(Box::new(mg), ws),
+                params.tolerance.unwrap_or(MULTIGRID_TOLERANCE),
+            )
         } else {
-            (Method::Direct(DirectSolver::new(grid, fixed)?), params.tolerance.unwrap_or(DIRECT_TOLERANCE))
+            (
+                Method::Direct(DirectSolver::new(grid, fixed)?),
+                params.tolerance.unwrap_or(DIRECT_TOLERANCE),
+            )
         };
         let dofs = grid.dof_count();
         Ok(Self {
@@ -183,7 +194,9 @@ impl LinearSolver {
     pub fn set_stiffness(&mut self, stiffness: &[f64]) -> Result<(), SolveError> {
         self.operator.set_stiffness(stiffness);
         match &mut self.method {
-            Method::Direct(direct) => direct.factorize(self.operator.element_stiffness(), stiffness)?,
+            Method::Direct(direct) => {
+                direct.factorize(self.operator.element_stiffness(), stiffness)?
+            }
             Method::Multigrid(mg, _) => mg.update(&self.operator)?,
         }
         Ok(())
@@ -211,7 +224,9 @@ impl LinearSolver {
                             converged,
                         });
                     }
-                    let Method::Direct(direct) = &mut self.method else { unreachable!() };
+                    let Method::Direct(direct) = &mut self.method else {
+                        unreachable!()
+                    };
                     direct.solve(&self.residual, &mut self.correction);
                     for (x, d) in u.iter_mut().zip(&self.correction) {
                         *x += d;
@@ -250,7 +265,11 @@ impl LinearSolver {
         for (r, &f) in self.residual.iter_mut().zip(&self.f_masked) {
             *r = f - *r;
         }
-        let relative_residual = if f_norm == 0.0 { norm(&self.residual) } else { norm(&self.residual) / f_norm };
+        let relative_residual = if f_norm == 0.0 {
+            norm(&self.residual)
+        } else {
+            norm(&self.residual) / f_norm
+        };
         if relative_residual.is_finite() {
             Ok(relative_residual)
         } else {
@@ -269,11 +288,17 @@ mod tests {
 
     /// A cantilever with SIMP contrast: void (1e-9) checkerboard pockets inside solid.
     fn contrast_problem(grid: Grid) -> (Vec<bool>, Vec<f64>, Vec<f64>) {
-        let fixed: Vec<bool> = (0..grid.dof_count()).map(|d| grid.node_coords(d / 3)[0] == 0).collect();
+        let fixed: Vec<bool> = (0..grid.dof_count())
+            .map(|d| grid.node_coords(d / 3)[0] == 0)
+            .collect();
         let stiffness: Vec<f64> = (0..grid.element_count())
             .map(|e| {
                 let [i, j, k] = grid.element_coords(e);
-                if (i / 2 + j / 2 + k / 2) % 2 == 0 && i > 1 { 1e-9 } else { 1.0 }
+                if (i / 2 + j / 2 + k / 2) % 2 == 0 && i > 1 {
+                    1e-9
+                } else {
+                    1.0
+                }
             })
             .collect();
         let mut f = vec![0.0; grid.dof_count()];
@@ -286,7 +311,8 @@ mod tests {
 
     fn solve(grid: Grid, params: SolverParams) -> (Vec<f64>, SolveInfo, &'static str) {
         let (fixed, stiffness, f) = contrast_problem(grid);
-        let mut solver = LinearSolver::new(grid, ElementStiffness::new(0.3), &fixed, &params).unwrap();
+        let mut solver =
+            LinearSolver::new(grid, ElementStiffness::new(0.3), &fixed, &params).unwrap();
         solver.set_stiffness(&stiffness).unwrap();
         let mut u = vec![0.0; f.len()];
         let info = solver.solve(&f, &mut u).unwrap();
@@ -295,28 +321,51 @@ mod tests {
 
     #[test]
     fn direct_refinement_reaches_the_tolerance_at_full_simp_contrast() {
-        let params = SolverParams { method: SolverMethod::Direct, ..Default::default() };
+        let params = SolverParams {
+            method: SolverMethod::Direct,
+            ..Default::default()
+        };
         let (_, info, kind) = solve(Grid::new([8, 4, 4], 1.0), params);
         assert_eq!(kind, "sparse-cholesky");
-        assert!(info.converged && info.relative_residual <= 1e-10, "{info:?}");
+        assert!(
+            info.converged && info.relative_residual <= 1e-10,
+            "{info:?}"
+        );
     }
 
     #[test]
     fn multigrid_matches_the_direct_solve() {
         let grid = Grid::new([16, 8, 8], 1.0);
-        let direct = SolverParams { method: SolverMethod::Direct, tolerance: Some(1e-12), ..Default::default() };
+        let direct = SolverParams {
+            method: SolverMethod::Direct,
+            tolerance: Some(1e-12),
+            ..Default::default()
+        };
         let multigrid = SolverParams {
             method: SolverMethod::Multigrid,
             tolerance: Some(1e-10),
-            multigrid: MultigridParams { levels: Some(3), ..Default::default() },
+            multigrid: MultigridParams {
+                levels: Some(3),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let (u_direct, _, _) = solve(grid, direct);
         let (u_mg, info, kind) = solve(grid, multigrid);
         assert_eq!(kind, "multigrid-cg");
         assert!(info.converged, "{info:?}");
-        let diff = norm(&u_direct.iter().zip(&u_mg).map(|(a, b)| a - b).collect::<Vec<_>>());
-        assert!(diff / norm(&u_direct) <= 1e-8, "relative difference {}", diff / norm(&u_direct));
+        let diff = norm(
+            &u_direct
+                .iter()
+                .zip(&u_mg)
+                .map(|(a, b)| a - b)
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            diff / norm(&u_direct) <= 1e-8,
+            "relative difference {}",
+            diff / norm(&u_direct)
+        );
     }
 
     #[test]
@@ -324,11 +373,17 @@ mod tests {
         let grid = Grid::new([8, 4, 4], 1.0);
         let params = SolverParams {
             method: SolverMethod::Multigrid,
-            multigrid: MultigridParams { levels: Some(2), ..Default::default() },
+            multigrid: MultigridParams {
+                levels: Some(2),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| solve(grid, params))
         };
         let (a, b) = (run(1), run(2));

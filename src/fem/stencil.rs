@@ -38,10 +38,13 @@ impl SubcellStiffness {
                     // P[fine corner][coarse corner]: the coarse shape function at the fine corner.
                     let mut p = [[0.0; 8]; 8];
                     for (fine, row) in p.iter_mut().enumerate() {
-                        let xi: [f64; 3] = std::array::from_fn(|a| (sub[a] + corner_offset(fine)[a]) as f64 / m);
+                        let xi: [f64; 3] =
+                            std::array::from_fn(|a| (sub[a] + corner_offset(fine)[a]) as f64 / m);
                         for (coarse, w) in row.iter_mut().enumerate() {
                             let o = corner_offset(coarse);
-                            *w = (0..3).map(|a| if o[a] == 1 { xi[a] } else { 1.0 - xi[a] }).product();
+                            *w = (0..3)
+                                .map(|a| if o[a] == 1 { xi[a] } else { 1.0 - xi[a] })
+                                .product();
                         }
                     }
                     // K_s[(ci,a),(cj,b)] = Σ_{fi,fj} P[fi][ci] K̂[(fi,a),(fj,b)] P[fj][cj].
@@ -53,7 +56,9 @@ impl SubcellStiffness {
                                     let mut sum = 0.0;
                                     for fi in 0..8 {
                                         for fj in 0..8 {
-                                            sum += p[fi][ci] * ke.get(3 * fi + a, 3 * fj + b) * p[fj][cj];
+                                            sum += p[fi][ci]
+                                                * ke.get(3 * fi + a, 3 * fj + b)
+                                                * p[fj][cj];
                                         }
                                     }
                                     k[(3 * ci + a) * ELEMENT_DOFS + 3 * cj + b] = sum;
@@ -115,7 +120,12 @@ impl StencilOperator {
 
     /// Galerkin assembly from the fine element stiffnesses `fine_stiffness` (`Eₑ·h` on
     /// `fine_grid`), with this level's elements made of `subcells.factor()³` fine elements.
-    pub fn assemble_galerkin(&mut self, fine_grid: &Grid, fine_stiffness: &[f64], subcells: &SubcellStiffness) {
+    pub fn assemble_galerkin(
+        &mut self,
+        fine_grid: &Grid,
+        fine_stiffness: &[f64],
+        subcells: &SubcellStiffness,
+    ) {
         let grid = self.grid;
         let m = subcells.factor();
         assert_eq!(fine_grid.elements, grid.elements.map(|n| n * m));
@@ -133,11 +143,14 @@ impl StencilOperator {
                     };
                     for (s, k_s) in subcells.matrices.iter().enumerate() {
                         let sub = [s % m, (s / m) % m, s / (m * m)];
-                        let fine = fine_grid.element_index(std::array::from_fn(|a| element[a] * m + sub[a]));
+                        let fine = fine_grid
+                            .element_index(std::array::from_fn(|a| element[a] * m + sub[a]));
                         let modulus = fine_stiffness[fine];
                         for other in 0..8 {
                             let o = corner_offset(other);
-                            let slot = neighbour_slot(std::array::from_fn(|a| o[a] as i64 - offset[a] as i64));
+                            let slot = neighbour_slot(std::array::from_fn(|a| {
+                                o[a] as i64 - offset[a] as i64
+                            }));
                             for a in 0..3 {
                                 let row = &k_s[(3 * corner + a) * ELEMENT_DOFS + 3 * other..][..3];
                                 for (b, &k) in row.iter().enumerate() {
@@ -153,7 +166,10 @@ impl StencilOperator {
 
     /// The entry between global DOFs `row` and `col` (zero where they are not neighbours).
     pub fn entry(&self, row: usize, col: usize) -> f64 {
-        let (a, b) = (self.grid.node_coords(row / 3), self.grid.node_coords(col / 3));
+        let (a, b) = (
+            self.grid.node_coords(row / 3),
+            self.grid.node_coords(col / 3),
+        );
         let d: [i64; 3] = std::array::from_fn(|k| b[k] as i64 - a[k] as i64);
         if d.iter().any(|v| v.abs() > 1) {
             return 0.0;
@@ -193,11 +209,14 @@ impl StencilOperator {
     /// The diagonal of the operator.
     pub fn diagonal(&self, diagonal: &mut [f64]) {
         let centre = neighbour_slot([0, 0, 0]);
-        diagonal.par_chunks_mut(3).enumerate().for_each(|(node, d)| {
-            for (a, v) in d.iter_mut().enumerate() {
-                *v = self.coefficients[node * NODE_BLOCK + centre * 9 + 4 * a];
-            }
-        });
+        diagonal
+            .par_chunks_mut(3)
+            .enumerate()
+            .for_each(|(node, d)| {
+                for (a, v) in d.iter_mut().enumerate() {
+                    *v = self.coefficients[node * NODE_BLOCK + centre * 9 + 4 * a];
+                }
+            });
     }
 }
 
@@ -206,7 +225,11 @@ fn apply_dirichlet(grid: &Grid, free_mask: &[f64], node: usize, block: &mut [f64
     let c = grid.node_coords(node);
     let nodes = grid.nodes_per_axis();
     for slot in 0..27 {
-        let d = [(slot % 3) as i64 - 1, ((slot / 3) % 3) as i64 - 1, (slot / 9) as i64 - 1];
+        let d = [
+            (slot % 3) as i64 - 1,
+            ((slot / 3) % 3) as i64 - 1,
+            (slot / 9) as i64 - 1,
+        ];
         let n = [c[0] as i64 + d[0], c[1] as i64 + d[1], c[2] as i64 + d[2]];
         if (0..3).any(|a| n[a] < 0 || n[a] >= nodes[a] as i64) {
             continue;
@@ -215,7 +238,11 @@ fn apply_dirichlet(grid: &Grid, free_mask: &[f64], node: usize, block: &mut [f64
         for a in 0..3 {
             for b in 0..3 {
                 let keep = free_mask[3 * node + a] * free_mask[3 * other + b];
-                let identity = if slot == 13 && a == b { 1.0 - free_mask[3 * node + a] } else { 0.0 };
+                let identity = if slot == 13 && a == b {
+                    1.0 - free_mask[3 * node + a]
+                } else {
+                    0.0
+                };
                 let v = &mut block[slot * 9 + 3 * a + b];
                 *v = keep * *v + identity;
             }
@@ -232,13 +259,19 @@ mod tests {
     fn factor_one_reproduces_the_fine_operator() {
         let grid = Grid::new([5, 3, 4], 1.0);
         let ke = ElementStiffness::new(0.3);
-        let fixed: Vec<bool> = (0..grid.dof_count()).map(|d| grid.node_coords(d / 3)[0] == 0 || d % 11 == 4).collect();
-        let stiffness: Vec<f64> = (0..grid.element_count()).map(|e| 1e-9 + (e as f64 * 0.4).cos().abs()).collect();
+        let fixed: Vec<bool> = (0..grid.dof_count())
+            .map(|d| grid.node_coords(d / 3)[0] == 0 || d % 11 == 4)
+            .collect();
+        let stiffness: Vec<f64> = (0..grid.element_count())
+            .map(|e| 1e-9 + (e as f64 * 0.4).cos().abs())
+            .collect();
         let mut stencil = StencilOperator::new(grid, &fixed);
         stencil.assemble_galerkin(&grid, &stiffness, &SubcellStiffness::new(&ke, 1));
         let mut op = StiffnessOperator::new(grid, ke, &fixed);
         op.set_stiffness(&stiffness);
-        let u: Vec<f64> = (0..grid.dof_count()).map(|d| (d as f64 * 0.29).sin()).collect();
+        let u: Vec<f64> = (0..grid.dof_count())
+            .map(|d| (d as f64 * 0.29).sin())
+            .collect();
         let (mut a, mut b) = (vec![0.0; u.len()], vec![0.0; u.len()]);
         stencil.apply(&u, &mut a);
         op.apply(&u, &mut b);
@@ -262,10 +295,16 @@ mod tests {
         let fine = Grid::new([4, 4, 2], 1.0);
         let fixed = vec![false; coarse.dof_count()];
         let mut stencil = StencilOperator::new(coarse, &fixed);
-        stencil.assemble_galerkin(&fine, &vec![1.0; fine.element_count()], &SubcellStiffness::new(&ke, 2));
+        stencil.assemble_galerkin(
+            &fine,
+            &vec![1.0; fine.element_count()],
+            &SubcellStiffness::new(&ke, 2),
+        );
         let mut op = StiffnessOperator::new(coarse, ke, &fixed);
         op.set_stiffness(&vec![2.0; coarse.element_count()]);
-        let u: Vec<f64> = (0..coarse.dof_count()).map(|d| (d as f64 * 0.61).cos()).collect();
+        let u: Vec<f64> = (0..coarse.dof_count())
+            .map(|d| (d as f64 * 0.61).cos())
+            .collect();
         let (mut a, mut b) = (vec![0.0; u.len()], vec![0.0; u.len()]);
         stencil.apply(&u, &mut a);
         op.apply(&u, &mut b);

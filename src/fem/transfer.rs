@@ -53,7 +53,13 @@ pub fn coarse_fixed(fine: &Grid, fine_fixed: &[bool], coarse: &Grid) -> Vec<bool
 }
 
 /// `fine = P coarse`, then zero on the fine level's fixed DOFs.
-pub fn prolong(fine_grid: &Grid, coarse_grid: &Grid, fine_mask: &[f64], coarse: &[f64], fine: &mut [f64]) {
+pub fn prolong(
+    fine_grid: &Grid,
+    coarse_grid: &Grid,
+    fine_mask: &[f64],
+    coarse: &[f64],
+    fine: &mut [f64],
+) {
     fine.par_chunks_mut(3).enumerate().for_each(|(node, out)| {
         let p = fine_grid.node_coords(node).map(parents);
         let mut sum = [0.0; 3];
@@ -75,31 +81,47 @@ pub fn prolong(fine_grid: &Grid, coarse_grid: &Grid, fine_mask: &[f64], coarse: 
 }
 
 /// `coarse = Pᵀ fine`, then zero on the coarse level's fixed DOFs.
-pub fn restrict(fine_grid: &Grid, coarse_grid: &Grid, coarse_mask: &[f64], fine: &[f64], coarse: &mut [f64]) {
+pub fn restrict(
+    fine_grid: &Grid,
+    coarse_grid: &Grid,
+    coarse_mask: &[f64],
+    fine: &[f64],
+    coarse: &mut [f64],
+) {
     let fine_nodes = fine_grid.nodes_per_axis();
-    coarse.par_chunks_mut(3).enumerate().for_each(|(node, out)| {
-        let c = coarse_grid.node_coords(node);
-        let mut sum = [0.0; 3];
-        // Fine nodes 2I − 1 ..= 2I + 1 on each axis, weight ½ off-centre.
-        for dz in -1i64..=1 {
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let f = [2 * c[0] as i64 + dx, 2 * c[1] as i64 + dy, 2 * c[2] as i64 + dz];
-                    if (0..3).any(|a| f[a] < 0 || f[a] >= fine_nodes[a] as i64) {
-                        continue;
-                    }
-                    let w = [dx, dy, dz].iter().map(|&d| if d == 0 { 1.0 } else { 0.5 }).product::<f64>();
-                    let n = fine_grid.node_index(f.map(|v| v as usize));
-                    for axis in 0..3 {
-                        sum[axis] += w * fine[3 * n + axis];
+    coarse
+        .par_chunks_mut(3)
+        .enumerate()
+        .for_each(|(node, out)| {
+            let c = coarse_grid.node_coords(node);
+            let mut sum = [0.0; 3];
+            // Fine nodes 2I − 1 ..= 2I + 1 on each axis, weight ½ off-centre.
+            for dz in -1i64..=1 {
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        let f = [
+                            2 * c[0] as i64 + dx,
+                            2 * c[1] as i64 + dy,
+                            2 * c[2] as i64 + dz,
+                        ];
+                        if (0..3).any(|a| f[a] < 0 || f[a] >= fine_nodes[a] as i64) {
+                            continue;
+                        }
+                        let w = [dx, dy, dz]
+                            .iter()
+                            .map(|&d| if d == 0 { 1.0 } else { 0.5 })
+                            .product::<f64>();
+                        let n = fine_grid.node_index(f.map(|v| v as usize));
+                        for axis in 0..3 {
+                            sum[axis] += w * fine[3 * n + axis];
+                        }
                     }
                 }
             }
-        }
-        for axis in 0..3 {
-            out[axis] = coarse_mask[3 * node + axis] * sum[axis];
-        }
-    });
+            for axis in 0..3 {
+                out[axis] = coarse_mask[3 * node + axis] * sum[axis];
+            }
+        });
 }
 
 #[cfg(test)]
@@ -112,8 +134,12 @@ mod tests {
         let coarse = coarsen(&fine);
         let ones_f = vec![1.0; fine.dof_count()];
         let ones_c = vec![1.0; coarse.dof_count()];
-        let x: Vec<f64> = (0..coarse.dof_count()).map(|i| (i as f64 * 0.7).sin()).collect();
-        let y: Vec<f64> = (0..fine.dof_count()).map(|i| (i as f64 * 0.3).cos()).collect();
+        let x: Vec<f64> = (0..coarse.dof_count())
+            .map(|i| (i as f64 * 0.7).sin())
+            .collect();
+        let y: Vec<f64> = (0..fine.dof_count())
+            .map(|i| (i as f64 * 0.3).cos())
+            .collect();
         let (mut px, mut ry) = (vec![0.0; fine.dof_count()], vec![0.0; coarse.dof_count()]);
         prolong(&fine, &coarse, &ones_f, &x, &mut px);
         restrict(&fine, &coarse, &ones_c, &y, &mut ry);
@@ -130,7 +156,9 @@ mod tests {
             let p = g.node_position_mm(n);
             [p[0] + 2.0 * p[1], -p[2], 3.0 + p[0] * 0.5]
         };
-        let x: Vec<f64> = (0..coarse.dof_count()).map(|d| linear(&coarse, d / 3)[d % 3]).collect();
+        let x: Vec<f64> = (0..coarse.dof_count())
+            .map(|d| linear(&coarse, d / 3)[d % 3])
+            .collect();
         let mut px = vec![0.0; fine.dof_count()];
         prolong(&fine, &coarse, &vec![1.0; fine.dof_count()], &x, &mut px);
         for (d, v) in px.iter().enumerate() {

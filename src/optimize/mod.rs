@@ -49,7 +49,9 @@ pub struct Timings {
     pub total_s: f64,
     /// Mean seconds per design iteration.
     pub per_iteration_s: f64,
-    /// Factorizations and solves.
+    /// Linear-solver setup: factorization, or the multigrid coarse operators.
+    pub solver_setup_s: f64,
+    /// Linear solves.
     pub solve_s: f64,
     /// Filtering (forward and chain rule).
     pub filter_s: f64,

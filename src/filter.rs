@@ -89,23 +89,38 @@ impl DensityFilter {
         self.scaled = scaled;
     }
 
-    /// `out = H x`.
+    /// `out = H x`, one x-row of elements at a time: each tap adds a shifted, weighted copy of a
+    /// neighbouring row, which vectorises. Every element still sums its taps in the fixed order
+    /// of `taps`.
     fn convolve(&self, x: &[f64], out: &mut [f64]) {
         let grid = &self.grid;
         assert_eq!(x.len(), grid.element_count());
         assert_eq!(out.len(), grid.element_count());
-        let dims = grid.elements.map(|n| n as i64);
-        out.par_iter_mut().enumerate().for_each(|(e, o)| {
-            let c = grid.element_coords(e).map(|v| v as i64);
-            let mut acc = 0.0;
-            for tap in &self.taps {
-                let n = [0, 1, 2].map(|a| c[a] + tap.offset[a]);
-                if (0..3).all(|a| n[a] >= 0 && n[a] < dims[a]) {
-                    acc += tap.weight * x[grid.element_index(n.map(|v| v as usize))];
+        let [nx, ny, nz] = grid.elements.map(|n| n as i64);
+        out.par_chunks_mut(nx as usize)
+            .enumerate()
+            .for_each(|(row, out_row)| {
+                let (j, k) = (row as i64 % ny, row as i64 / ny);
+                out_row.fill(0.0);
+                for tap in &self.taps {
+                    let [dx, dy, dz] = tap.offset;
+                    let (jn, kn) = (j + dy, k + dz);
+                    if jn < 0 || jn >= ny || kn < 0 || kn >= nz {
+                        continue;
+                    }
+                    let source = &x[((kn * ny + jn) * nx) as usize..][..nx as usize];
+                    // Elements i with 0 ≤ i + dx < nx.
+                    let (first, last) = ((-dx).max(0), (nx - dx).min(nx));
+                    if first >= last {
+                        continue;
+                    }
+                    let targets = &mut out_row[first as usize..last as usize];
+                    let sources = &source[(first + dx) as usize..(last + dx) as usize];
+                    for (o, s) in targets.iter_mut().zip(sources) {
+                        *o += tap.weight * s;
+                    }
                 }
-            }
-            *o = acc;
-        });
+            });
     }
 }
 

@@ -301,3 +301,55 @@ fn missing_file_and_bad_arguments() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("--threads"));
 }
+
+#[test]
+fn bad_solver_settings() {
+    // See: issue 3
+    let with_solver = |section: &str| format!("{SMALL_DESIGN}[solver]\n{section}\n");
+    rejects(
+        &with_solver("tolerance = 2.0"),
+        "solver.tolerance",
+        "(0, 1)",
+    );
+    rejects(
+        &with_solver("tolerance = 0.0"),
+        "solver.tolerance",
+        "(0, 1)",
+    );
+    rejects(
+        &with_solver("max_iterations = 0"),
+        "solver.max_iterations",
+        "at least 1",
+    );
+    rejects(&with_solver("levels = 5"), "solver.levels", "[2, 3]");
+    rejects(&with_solver("levels = 1"), "solver.levels", "[2, 3]");
+    rejects(
+        &with_solver("method = \"cholesky\""),
+        "solver.method",
+        "multigrid",
+    );
+    rejects(
+        &with_solver("smoother = \"jacobi\""),
+        "smoother",
+        "unknown field",
+    );
+}
+
+#[test]
+fn bad_bench_arguments() {
+    // See: issue 3
+    for args in [
+        vec!["bench", "--sizes", "64x32"],
+        vec!["bench", "--sizes", "0x8x8"],
+        vec!["bench", "--iterations", "0"],
+        vec!["bench", "--threads", "0"],
+    ] {
+        let output = formwerk(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! - `designs`: every example design in `designs/` is valid (issue 2).
 //! - `no_panic`: mutated design files never panic the parser and validator (issue 2).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
+//! - `solver`: multigrid-CG against the direct solver, determinism, warnings, `bench` (issue 3).
 
 mod common;
 
@@ -12,3 +13,4 @@ mod cli_run;
 mod designs;
 mod no_panic;
 mod reproduction;
+mod solver;

@@ -98,7 +98,7 @@ pub fn pcg(
         .zip(&*q)
         .for_each(|((r, f), q)| *r = f - q);
     let mut r_norm = dot(r, r).sqrt();
-    if !(r_norm < f_norm) {
+    if r_norm.is_nan() || r_norm >= f_norm {
         // The warm start is worse than zero (or not finite): start from zero.
         u.fill(0.0);
         r.copy_from_slice(f);

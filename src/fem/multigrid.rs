@@ -400,8 +400,8 @@ fn estimate_lambda_max(op: &StencilOperator, inv_diagonal: &[f64], work: &mut Wo
             *v /= norm;
         }
         op.apply(x, &mut work.ad);
-        for i in 0..n {
-            work.ad[i] *= inv_diagonal[i];
+        for (a, m) in work.ad.iter_mut().zip(inv_diagonal) {
+            *a *= m;
         }
         // ‖D⁻¹A x‖ for unit x converges to λmax from below.
         let ad = &work.ad;

@@ -162,10 +162,11 @@ impl StiffnessOperator {
                     }
                 }
                 element_kernel::<M>(&self.ke, &modulus, &u_e, &mut y_e);
+                // Neighbouring lanes share nodes along x, so the scatter is sequential.
                 for lane in 0..lanes {
                     let base = first_dof + 3 * (i0 + lane) - layer_offset;
-                    for (slot, offset) in slot_offset.iter().enumerate() {
-                        y_layers[base + offset] += y_e[slot][lane];
+                    for (y_slot, offset) in y_e.iter().zip(&slot_offset) {
+                        y_layers[base + offset] += y_slot[lane];
                     }
                 }
             }

@@ -94,7 +94,7 @@ pub enum SolveError {
 
 #[derive(Debug)]
 enum Method {
-    Direct(DirectSolver),
+    Direct(Box<DirectSolver>),
     Multigrid(Box<Multigrid>, CgWorkspace),
 }
 
@@ -136,7 +136,7 @@ impl LinearSolver {
             )
         } else {
             (
-                Method::Direct(DirectSolver::new(grid, fixed)?),
+                Method::Direct(Box::new(DirectSolver::new(grid, fixed)?)),
                 params.tolerance.unwrap_or(DIRECT_TOLERANCE),
             )
         };

@@ -25,7 +25,7 @@ fn parents(i: usize) -> ([usize; 2], [f64; 2], usize) {
     if i.is_multiple_of(2) {
         ([i / 2, 0], [1.0, 0.0], 1)
     } else {
-        ([(i - 1) / 2, (i + 1) / 2], [0.5, 0.5], 2)
+        ([i / 2, i.div_ceil(2)], [0.5, 0.5], 2)
     }
 }
 

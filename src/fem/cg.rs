@@ -72,6 +72,17 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     reduce::sum_map(a.len(), |i| a[i] * b[i])
 }
 
+/// `value` if it is finite and positive, as CG's curvatures `rᵀz` and `pᵀAp` must be.
+fn positive(value: f64, iteration: usize) -> Result<f64, CgError> {
+    if !value.is_finite() {
+        Err(CgError::NonFinite { iteration })
+    } else if value <= 0.0 {
+        Err(CgError::Breakdown { iteration })
+    } else {
+        Ok(value)
+    }
+}
+
 /// Solves `A u = f` from the initial guess in `u`; `apply(x, y)` computes `y = A x` and
 /// `precondition(r, z)` computes `z ≈ A⁻¹ r`.
 pub fn pcg(
@@ -121,17 +132,7 @@ pub fn pcg(
             });
         }
         precondition(r, z);
-        let rz_new = dot(r, z);
-        if !rz_new.is_finite() {
-            return Err(CgError::NonFinite {
-                iteration: iterations,
-            });
-        }
-        if rz_new <= 0.0 {
-            return Err(CgError::Breakdown {
-                iteration: iterations,
-            });
-        }
+        let rz_new = positive(dot(r, z), iterations)?;
         if iterations == 0 {
             p.copy_from_slice(z);
         } else {
@@ -142,18 +143,7 @@ pub fn pcg(
         }
         rz = rz_new;
         apply(p, q);
-        let pq = dot(p, q);
-        if !pq.is_finite() {
-            return Err(CgError::NonFinite {
-                iteration: iterations,
-            });
-        }
-        if pq <= 0.0 {
-            return Err(CgError::Breakdown {
-                iteration: iterations,
-            });
-        }
-        let alpha = rz / pq;
+        let alpha = rz / positive(dot(p, q), iterations)?;
         u.par_iter_mut().zip(&*p).for_each(|(u, p)| *u += alpha * p);
         r.par_iter_mut().zip(&*q).for_each(|(r, q)| *r -= alpha * q);
         r_norm = dot(r, r).sqrt();

@@ -66,21 +66,17 @@ pub fn level_count(grid: &Grid, params: &MultigridParams) -> usize {
     }
 }
 
-/// Scratch of one level.
+/// Scratch of the smoother on one level.
 #[derive(Debug, Clone)]
-struct Work {
-    b: Vec<f64>,
-    x: Vec<f64>,
+struct Scratch {
     r: Vec<f64>,
     d: Vec<f64>,
     ad: Vec<f64>,
 }
 
-impl Work {
+impl Scratch {
     fn new(n: usize) -> Self {
         Self {
-            b: vec![0.0; n],
-            x: vec![0.0; n],
             r: vec![0.0; n],
             d: vec![0.0; n],
             ad: vec![0.0; n],
@@ -88,14 +84,35 @@ impl Work {
     }
 }
 
-/// A coarse level: its Galerkin operator and smoother data.
+/// A coarse level: its Galerkin operator, smoother data, right-hand side and correction.
 #[derive(Debug)]
 struct CoarseLevel {
     operator: StencilOperator,
     subcells: SubcellStiffness,
     inv_diagonal: Vec<f64>,
     upper: f64,
-    work: Work,
+    b: Vec<f64>,
+    x: Vec<f64>,
+    scratch: Scratch,
+}
+
+impl CoarseLevel {
+    /// Chebyshev smoothing of `A x = b` on this level, on `[λ̂/10, 1.2 λ̂]` (`upper` = 1.2 λ̂).
+    fn smooth(&mut self, degree: usize, x_is_zero: bool) {
+        let op = &self.operator;
+        let bounds = (self.upper / 12.0, self.upper);
+        let apply = |u: &[f64], y: &mut [f64]| op.apply(u, y);
+        chebyshev(
+            apply,
+            &self.inv_diagonal,
+            bounds,
+            degree,
+            &self.b,
+            &mut self.x,
+            x_is_zero,
+            &mut self.scratch,
+        );
+    }
 }
 
 /// The multigrid preconditioner of one fine grid with its supports.
@@ -103,7 +120,7 @@ struct CoarseLevel {
 pub struct Multigrid {
     fine_inv_diagonal: Vec<f64>,
     fine_upper: f64,
-    fine_work: Work,
+    fine_scratch: Scratch,
     levels: Vec<CoarseLevel>,
     coarsest: DirectSolver,
     degree: usize,
@@ -124,12 +141,15 @@ impl Multigrid {
         for l in 1..count {
             let coarse = coarsen(&g);
             let fixed_c = coarse_fixed(&g, &g_fixed, &coarse);
+            let n = coarse.dof_count();
             levels.push(CoarseLevel {
                 operator: StencilOperator::new(coarse, &fixed_c),
                 subcells: SubcellStiffness::new(fine.element_stiffness(), 1 << l),
-                inv_diagonal: vec![0.0; coarse.dof_count()],
+                inv_diagonal: vec![0.0; n],
                 upper: 0.0,
-                work: Work::new(coarse.dof_count()),
+                b: vec![0.0; n],
+                x: vec![0.0; n],
+                scratch: Scratch::new(n),
             });
             (g, g_fixed) = (coarse, fixed_c);
         }
@@ -137,7 +157,7 @@ impl Multigrid {
         Ok(Self {
             fine_inv_diagonal: vec![0.0; grid.dof_count()],
             fine_upper: spectral_bound(fine.element_stiffness()),
-            fine_work: Work::new(grid.dof_count()),
+            fine_scratch: Scratch::new(grid.dof_count()),
             levels,
             coarsest,
             degree: params.smoother_degree.max(1),
@@ -181,8 +201,13 @@ impl Multigrid {
                 .assemble_galerkin(fine.grid(), fine.stiffness(), &level.subcells);
             level.operator.diagonal(&mut level.inv_diagonal);
             invert(&mut level.inv_diagonal);
-            level.upper =
-                1.2 * estimate_lambda_max(&level.operator, &level.inv_diagonal, &mut level.work);
+            level.upper = 1.2
+                * estimate_lambda_max(
+                    &level.operator,
+                    &level.inv_diagonal,
+                    &mut level.x,
+                    &mut level.scratch,
+                );
         }
         let last = &self.levels[self.levels.len() - 1].operator;
         self.coarsest
@@ -192,121 +217,84 @@ impl Multigrid {
     /// One V-cycle: `z ≈ A⁻¹ r` on the fine level.
     pub fn apply(&mut self, fine: &StiffnessOperator, r: &[f64], z: &mut [f64]) {
         let degree = self.degree;
-        let fine_grid = *fine.grid();
-        // Down: pre-smooth from zero, restrict the residual.
-        z.fill(0.0);
-        let fw = &mut self.fine_work;
+        let fine_apply = |x: &[f64], y: &mut [f64]| fine.apply(x, y);
         let fine_bounds = (self.fine_upper / 10.0, self.fine_upper);
+        let fs = &mut self.fine_scratch;
+        // Down: pre-smooth from zero, restrict the residual to the next level's right-hand side.
+        z.fill(0.0);
         chebyshev(
-            |x, y| fine.apply(x, y),
+            fine_apply,
             &self.fine_inv_diagonal,
             fine_bounds,
             degree,
             r,
             z,
             true,
-            fw,
+            fs,
         );
-        fine.apply(z, &mut fw.ad);
-        residual(r, &fw.ad, &mut fw.r);
+        fine.apply(z, &mut fs.ad);
+        residual(r, &fs.ad, &mut fs.r);
+        let first = &mut self.levels[0];
+        restrict(
+            fine.grid(),
+            first.operator.grid(),
+            first.operator.free_mask(),
+            &fs.r,
+            &mut first.b,
+        );
         let count = self.levels.len();
-        {
-            let first = &mut self.levels[0];
-            let grid = *first.operator.grid();
-            restrict(
-                &fine_grid,
-                &grid,
-                first.operator.free_mask(),
-                &fw.r,
-                &mut first.work.b,
-            );
-        }
         for l in 0..count - 1 {
             let (head, tail) = self.levels.split_at_mut(l + 1);
-            let level = &mut head[l];
-            let next = &mut tail[0];
-            let bounds = (level.upper / 12.0, level.upper);
-            let op = &level.operator;
-            level.work.x.fill(0.0);
-            let Work { b, x, .. } = &mut level.work;
-            let (b, mut x_owned) = (std::mem::take(b), std::mem::take(x));
-            chebyshev(
-                |u, y| op.apply(u, y),
-                &level.inv_diagonal,
-                bounds,
-                degree,
-                &b,
-                &mut x_owned,
-                true,
-                &mut level.work,
-            );
-            op.apply(&x_owned, &mut level.work.ad);
-            residual(&b, &level.work.ad, &mut level.work.r);
-            level.work.b = b;
-            level.work.x = x_owned;
+            let (level, next) = (&mut head[l], &mut tail[0]);
+            level.x.fill(0.0);
+            level.smooth(degree, true);
+            level.operator.apply(&level.x, &mut level.scratch.ad);
+            residual(&level.b, &level.scratch.ad, &mut level.scratch.r);
+            let (grid, next_grid) = (level.operator.grid(), next.operator.grid());
             restrict(
-                op.grid(),
-                next.operator.grid(),
+                grid,
+                next_grid,
                 next.operator.free_mask(),
-                &level.work.r,
-                &mut next.work.b,
+                &level.scratch.r,
+                &mut next.b,
             );
         }
         // Coarsest: exact solve.
-        {
-            let last = &mut self.levels[count - 1];
-            self.coarsest.solve(&last.work.b, &mut last.work.x);
-        }
-        // Up: prolong the correction, post-smooth.
+        let last = &mut self.levels[count - 1];
+        self.coarsest.solve(&last.b, &mut last.x);
+        // Up: prolong the correction, post-smooth with the same polynomial (symmetric cycle).
         for l in (0..count - 1).rev() {
             let (head, tail) = self.levels.split_at_mut(l + 1);
-            let level = &mut head[l];
-            let next = &tail[0];
+            let (level, next) = (&mut head[l], &tail[0]);
             let op = &level.operator;
             prolong(
                 op.grid(),
                 next.operator.grid(),
                 op.free_mask(),
-                &next.work.x,
-                &mut level.work.d,
+                &next.x,
+                &mut level.scratch.d,
             );
-            add(&mut level.work.x, &level.work.d);
-            let bounds = (level.upper / 12.0, level.upper);
-            let (b, mut x_owned) = (
-                std::mem::take(&mut level.work.b),
-                std::mem::take(&mut level.work.x),
-            );
-            chebyshev(
-                |u, y| op.apply(u, y),
-                &level.inv_diagonal,
-                bounds,
-                degree,
-                &b,
-                &mut x_owned,
-                false,
-                &mut level.work,
-            );
-            level.work.b = b;
-            level.work.x = x_owned;
+            add(&mut level.x, &level.scratch.d);
+            level.smooth(degree, false);
         }
         let first = &self.levels[0];
         prolong(
-            &fine_grid,
+            fine.grid(),
             first.operator.grid(),
             fine.free_mask(),
-            &first.work.x,
-            &mut fw.d,
+            &first.x,
+            &mut fs.d,
         );
-        add(z, &fw.d);
+        add(z, &fs.d);
         chebyshev(
-            |x, y| fine.apply(x, y),
+            fine_apply,
             &self.fine_inv_diagonal,
             fine_bounds,
             degree,
             r,
             z,
             false,
-            fw,
+            fs,
         );
     }
 }
@@ -328,7 +316,7 @@ fn add(x: &mut [f64], d: &[f64]) {
 
 /// Chebyshev smoothing of `A x = b` in `D⁻¹A` on the interval `[lower, upper]` (first kind;
 /// the three-term recurrence of Saad, "Iterative Methods for Sparse Linear Systems", alg. 12.1).
-/// Uses `work.r`, `work.d` and `work.ad` as scratch; `x_is_zero` saves the first apply.
+/// `x_is_zero` saves the first apply.
 #[allow(clippy::too_many_arguments)]
 fn chebyshev(
     apply: impl Fn(&[f64], &mut [f64]),
@@ -338,7 +326,7 @@ fn chebyshev(
     b: &[f64],
     x: &mut [f64],
     x_is_zero: bool,
-    work: &mut Work,
+    work: &mut Scratch,
 ) {
     let theta = 0.5 * (upper + lower);
     let delta = 0.5 * (upper - lower);
@@ -382,10 +370,15 @@ pub fn spectral_bound(ke: &ElementStiffness) -> f64 {
     m.symmetric_eigenvalues().max()
 }
 
-/// Power-iteration estimate of `λmax(D⁻¹A)` (deterministic start vector).
-fn estimate_lambda_max(op: &StencilOperator, inv_diagonal: &[f64], work: &mut Work) -> f64 {
+/// Power-iteration estimate of `λmax(D⁻¹A)` (deterministic start vector), using `x` and
+/// `scratch.ad` as work space.
+fn estimate_lambda_max(
+    op: &StencilOperator,
+    inv_diagonal: &[f64],
+    x: &mut [f64],
+    scratch: &mut Scratch,
+) -> f64 {
     let n = inv_diagonal.len();
-    let x = &mut work.x;
     for (i, v) in x.iter_mut().enumerate() {
         // A fixed, non-smooth start excites the high modes the smoother cares about.
         *v = ((i * 7919) % 113) as f64 / 113.0 - 0.5;
@@ -396,17 +389,15 @@ fn estimate_lambda_max(op: &StencilOperator, inv_diagonal: &[f64], work: &mut Wo
         if norm == 0.0 {
             break;
         }
-        for v in x.iter_mut() {
-            *v /= norm;
-        }
-        op.apply(x, &mut work.ad);
-        for (a, m) in work.ad.iter_mut().zip(inv_diagonal) {
+        x.iter_mut().for_each(|v| *v /= norm);
+        op.apply(x, &mut scratch.ad);
+        for (a, m) in scratch.ad.iter_mut().zip(inv_diagonal) {
             *a *= m;
         }
         // ‖D⁻¹A x‖ for unit x converges to λmax from below.
-        let ad = &work.ad;
+        let ad = &scratch.ad;
         lambda = crate::reduce::sum_map(n, |i| ad[i] * ad[i]).sqrt();
-        x.copy_from_slice(&work.ad);
+        x.copy_from_slice(ad);
     }
     lambda
 }

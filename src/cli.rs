@@ -10,6 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use formwerk::bench::{BenchCase, BenchReport, parse_size, stream_triad_gb_s};
 use formwerk::fem::{ElementStiffness, LinearSolver};
+use formwerk::mesh::check_mesh;
+use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
 use formwerk::run::{RunError, load_problem, run_problem};
@@ -18,7 +20,8 @@ const EXAMPLES: &str = "\
 Examples:
   formwerk run designs/cantilever.toml
   formwerk run designs/top3d_cantilever.toml --out runs/top3d --threads 2
-  formwerk check designs/mbb_beam.toml";
+  formwerk check designs/mbb_beam.toml
+  formwerk inspect runs/cantilever/part.stl";
 
 /// Generative design by topology optimization: a design file in, a printable part out.
 #[derive(Debug, Parser)]
@@ -72,6 +75,15 @@ enum Command {
         #[arg(long, default_value = "bench.json")]
         out: PathBuf,
     },
+    /// Inspect a mesh file: topology, orientation, volume, area, shells; `watertight: yes/no`.
+    #[command(after_help = "Example:\n  formwerk inspect runs/cantilever/part.stl --json")]
+    Inspect {
+        /// The mesh (STL, binary or ASCII).
+        mesh: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// One benchmark size in this process (used by `bench` to measure each size's peak memory).
     #[command(hide = true)]
     BenchCase {
@@ -106,6 +118,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             run_design(&design, out, max_iterations, quiet)
         }
         Command::Check { design } => check_design(&design),
+        Command::Inspect { mesh, json } => inspect(&mesh, json),
         Command::Bench {
             sizes,
             threads,
@@ -289,6 +302,68 @@ fn bench(
     .with_context(|| format!("cannot write {}", out.display()))
     .map_err(Failure::Internal)?;
     println!("written to {}", out.display());
+    Ok(())
+}
+
+fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))
+        .map_err(Failure::Input)?;
+    let mesh = read_stl(&mut file)
+        .with_context(|| format!("{}: not a readable STL file", path.display()))
+        .map_err(Failure::Input)?;
+    let report = check_mesh(&mesh);
+    if json {
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| Failure::Internal(e.into()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let [lo, hi] = report.bounding_box_mm;
+    println!("{}", path.display());
+    println!("  triangles:                 {}", report.triangles);
+    println!("  vertices:                  {}", report.vertices);
+    println!("  shells:                    {}", report.shells.len());
+    println!("  boundary edges:            {}", report.boundary_edges);
+    println!("  non-manifold edges:        {}", report.non_manifold_edges);
+    println!(
+        "  non-manifold vertices:     {}",
+        report.non_manifold_vertices
+    );
+    println!("  inconsistent edges:        {}", report.inconsistent_edges);
+    println!(
+        "  degenerate triangles:      {}",
+        report.degenerate_triangles
+    );
+    println!(
+        "  signed volume:             {:.3} mm³",
+        report.signed_volume_mm3
+    );
+    println!(
+        "  surface area:              {:.3} mm²",
+        report.surface_area_mm2
+    );
+    println!(
+        "  bounding box:              [{:.3}, {:.3}, {:.3}] – [{:.3}, {:.3}, {:.3}] mm",
+        lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]
+    );
+    println!(
+        "  Euler characteristic:      {}",
+        report.euler_characteristic
+    );
+    for (i, shell) in report.shells.iter().enumerate() {
+        let genus = shell
+            .genus
+            .map_or("n/a (open or non-manifold)".to_string(), |g| g.to_string());
+        println!(
+            "  shell {i}: {} triangles, {:.3} mm³, χ = {}, genus {genus}",
+            shell.triangles, shell.signed_volume_mm3, shell.euler_characteristic
+        );
+    }
+    println!(
+        "  watertight:                {}",
+        if report.is_watertight() { "yes" } else { "no" }
+    );
     Ok(())
 }
 

@@ -3,8 +3,10 @@
 //! Built once from a design file by [`crate::design::Design::to_problem`]; the numerical code
 //! below this point never sees TOML or strings.
 
+use crate::design::MeshFormat;
 use crate::fem::SolverParams;
 use crate::grid::Grid;
+use crate::mesh::PartParams;
 
 /// Linear elastic isotropic material.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,12 +76,30 @@ pub struct Problem {
     pub optimization: OptimizationParams,
     /// Linear-solver settings.
     pub solver: SolverParams,
+    /// Part export settings.
+    pub part: PartParams,
+    /// Mesh files to write (at least one).
+    pub formats: Vec<MeshFormat>,
 }
 
 impl Problem {
     /// Young's modulus of void, `Emin = ratio · E0`, in MPa.
     pub fn min_youngs_modulus_mpa(&self) -> f64 {
         self.optimization.min_stiffness_ratio * self.material.youngs_modulus_mpa
+    }
+
+    /// Positions (mm) of the nodes that are supported or loaded: a part's material must connect
+    /// to them, anything else is a floating island.
+    pub fn anchor_positions_mm(&self) -> Vec<[f64; 3]> {
+        (0..self.grid.node_count())
+            .filter(|&n| {
+                (0..3).any(|a| {
+                    let dof = 3 * n + a;
+                    self.fixed_dofs[dof] || self.load_cases.iter().any(|c| c.forces_n[dof] != 0.0)
+                })
+            })
+            .map(|n| self.grid.node_position_mm(n))
+            .collect()
     }
 
     /// Mass in grams of a physical density field, when the material density is known.

@@ -1,22 +1,23 @@
 //! One design run end to end: design → problem → optimization → files in the output folder.
 //!
 //! Every file is written under a temporary name and renamed when complete, so a folder never
-//! holds a half-written result. The density field is written before the mesh, so it survives a
-//! meshing failure.
+//! holds a half-written result. The density field and `result.json` are written before the
+//! mesh, so they survive a mesh that fails its checks.
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use crate::design::{Design, DesignError};
-use crate::mesh::{MeshReport, check_mesh, extract_isosurface, stl::write_binary_stl};
+use crate::design::{Design, DesignError, MeshFormat};
+use crate::mesh::three_mf::write_3mf;
+use crate::mesh::{MeshReport, make_part, stl::write_binary_stl};
 use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optimize};
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
-use crate::output::result::{LoadCaseResult, RunResult};
+use crate::output::preview::{PreviewParams, write_preview_png};
+use crate::output::result::{LoadCaseResult, MeshSummary, RunResult};
 use crate::output::vtk::write_vti;
 use crate::problem::Problem;
-
-/// Density threshold of the exported surface.
-pub const ISO_DENSITY: f64 = 0.5;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +38,12 @@ pub enum RunError {
     },
     /// The exported surface failed its checks (the density field was still written).
     #[error(
-        "the part's surface is not watertight ({report:?}); density.vti was written, part.stl was not"
+        "the part's surface failed its checks ({} boundary, {} non-manifold, {} inconsistent edges, {} degenerate triangles); density.vti and result.json were written, the mesh was not",
+        report.boundary_edges, report.non_manifold_edges, report.inconsistent_edges, report.degenerate_triangles
     )]
     Mesh {
         /// The failed inspection.
-        report: MeshReport,
+        report: Box<MeshReport>,
     },
 }
 
@@ -72,8 +74,8 @@ pub fn load_problem(path: &Path) -> Result<(Design, Problem), DesignError> {
     Ok((design, problem))
 }
 
-/// Optimizes `problem` (from `design`) and writes `result.json`, `density.vti`, `part.stl` and
-/// `convergence.svg` into `out_dir`.
+/// Optimizes `problem` (from `design`) and writes `density.vti`, `convergence.svg`,
+/// `result.json` and the part (`part.stl` and/or `part.3mf`) into `out_dir`.
 pub fn run_problem(
     design: &Design,
     problem: &Problem,
@@ -93,27 +95,26 @@ pub fn run_problem(
         write_vti(w, &outcome.density, grid.elements, grid.element_size_mm)
     })
     .map_err(output_error(&vti))?;
-
-    let mut warnings = Vec::new();
-    if outcome.solver.unconverged_solves > 0 {
-        warnings.push(format!(
-            "{} linear solves missed the residual tolerance (largest relative residual {:.2e})",
-            outcome.solver.unconverged_solves, outcome.solver.max_relative_residual
-        ));
-    }
-    if outcome.termination == TerminationReason::MaxIterations {
-        warnings.push(format!(
-            "stopped at the iteration limit ({}) before the design change fell to {}",
-            problem.optimization.max_iterations, problem.optimization.change_tolerance
-        ));
-    }
-
     let svg = out_dir.join("convergence.svg");
     let iterations: Vec<usize> = outcome.history.iter().map(|r| r.iter).collect();
     let compliance: Vec<f64> = outcome.history.iter().map(|r| r.compliance_nmm).collect();
     let volume: Vec<f64> = outcome.history.iter().map(|r| r.volume_fraction).collect();
     write_convergence_svg(&svg, &iterations, &compliance, &volume).map_err(output_error(&svg))?;
 
+    let clock = std::time::Instant::now();
+    let part = make_part(
+        &outcome.density,
+        &grid,
+        &problem.anchor_positions_mm(),
+        &problem.part,
+    );
+    let mesh_seconds = clock.elapsed().as_secs_f64();
+    let warnings = warnings(
+        problem,
+        &outcome,
+        part.dropped_islands,
+        part.dropped_volume_mm3,
+    );
     let result = RunResult {
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design: design.clone(),
@@ -138,6 +139,7 @@ pub fn run_problem(
         history: outcome.history.clone(),
         timings: outcome.timings,
         solver: outcome.solver.clone(),
+        mesh: MeshSummary::new(&part, problem.part.smoothing_iterations, mesh_seconds),
         warnings: warnings.clone(),
     };
     let json = out_dir.join("result.json");
@@ -147,23 +149,60 @@ pub fn run_problem(
     })
     .map_err(output_error(&json))?;
 
-    let mesh = extract_isosurface(
-        &outcome.density,
-        grid.elements,
-        grid.element_size_mm,
-        ISO_DENSITY,
-    );
-    let report = check_mesh(&mesh);
-    if !report.is_watertight() {
-        return Err(RunError::Mesh { report });
+    if !part.report.is_watertight() {
+        return Err(RunError::Mesh {
+            report: Box::new(part.report),
+        });
     }
-    let stl = out_dir.join("part.stl");
-    write_atomically(&stl, |w| write_binary_stl(&mesh, w)).map_err(output_error(&stl))?;
+    for format in &problem.formats {
+        let path = out_dir.join(match format {
+            MeshFormat::Stl => "part.stl",
+            MeshFormat::ThreeMf => "part.3mf",
+        });
+        let write = |w: &mut BufWriter<File>| match format {
+            MeshFormat::Stl => write_binary_stl(&part.mesh, w),
+            MeshFormat::ThreeMf => write_3mf(&part.mesh, w),
+        };
+        write_atomically(&path, write).map_err(output_error(&path))?;
+    }
+    let preview = out_dir.join("preview.png");
+    write_atomically(&preview, |w| {
+        write_preview_png(&part.mesh, &PreviewParams::default(), w)
+    })
+    .map_err(output_error(&preview))?;
 
     Ok(RunReport {
         outcome,
         out_dir: out_dir.to_path_buf(),
-        mesh: report,
+        mesh: part.report,
         warnings,
     })
+}
+
+/// What the user should know about a finished run.
+fn warnings(
+    problem: &Problem,
+    outcome: &Outcome,
+    dropped_islands: usize,
+    dropped_volume_mm3: f64,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if outcome.solver.unconverged_solves > 0 {
+        warnings.push(format!(
+            "{} linear solves missed the residual tolerance (largest relative residual {:.2e})",
+            outcome.solver.unconverged_solves, outcome.solver.max_relative_residual
+        ));
+    }
+    if outcome.termination == TerminationReason::MaxIterations {
+        warnings.push(format!(
+            "stopped at the iteration limit ({}) before the design change fell to {}",
+            problem.optimization.max_iterations, problem.optimization.change_tolerance
+        ));
+    }
+    if dropped_islands > 0 {
+        warnings.push(format!(
+            "dropped {dropped_islands} floating island(s) of {dropped_volume_mm3:.1} mm³ not connected to any support or load"
+        ));
+    }
+    warnings
 }

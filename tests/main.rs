@@ -3,7 +3,9 @@
 //! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
 //! - `designs`: every example design in `designs/` is valid (issue 2).
 //! - `no_panic`: mutated design files never panic the parser and validator (issue 2).
+//! - `part`: mesh files, `result.json` mesh section, preview, `inspect`, `[output]` (issue 4).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
+//! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
 //! - `solver`: multigrid-CG against the direct solver, determinism, warnings, `bench` (issue 3).
 
 mod common;
@@ -12,5 +14,7 @@ mod cli_errors;
 mod cli_run;
 mod designs;
 mod no_panic;
+mod part;
 mod reproduction;
+mod slicers;
 mod solver;

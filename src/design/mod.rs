@@ -36,6 +36,54 @@ pub struct Design {
     /// Linear-solver settings (all optional).
     #[serde(default)]
     pub solver: SolverSpec,
+    /// Part export settings (all optional).
+    #[serde(default)]
+    pub output: OutputSpec,
+}
+
+/// Part export settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Iso-density of the surface in (0, 1); default: the value that makes the part's volume
+    /// equal the optimized material volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Taubin smoothing iterations, 0 to 100 (default 10; 0 keeps the raw surface).
+    #[serde(default = "default_smoothing")]
+    pub smoothing_iterations: usize,
+    /// Mesh files to write: `"stl"` (`part.stl`) and/or `"3mf"` (`part.3mf`); default `["stl"]`.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<MeshFormat>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        Self {
+            threshold: None,
+            smoothing_iterations: default_smoothing(),
+            formats: default_formats(),
+        }
+    }
+}
+
+fn default_smoothing() -> usize {
+    10
+}
+
+fn default_formats() -> Vec<MeshFormat> {
+    vec![MeshFormat::Stl]
+}
+
+/// A mesh file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeshFormat {
+    /// Binary STL, millimetres.
+    Stl,
+    /// 3MF, unit millimetre.
+    #[serde(rename = "3mf")]
+    ThreeMf,
 }
 
 /// Linear-solver settings.

@@ -9,6 +9,7 @@ use super::{Design, DesignError, OptimizerKind, Region, SolverMethodKind};
 use crate::fem::multigrid::level_count;
 use crate::fem::{MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
+use crate::mesh::PartParams;
 use crate::problem::{LoadCase, Material, OptimizationParams, Optimizer, Problem};
 
 /// Largest grid accepted (elements); beyond it memory, not patience, runs out.
@@ -35,6 +36,7 @@ impl Design {
             .optimization(&grid)
             .map_err(|(key, m)| invalid(key, m))?;
         let solver = self.solver(&grid).map_err(|(key, m)| invalid(key, m))?;
+        let part = self.part().map_err(|(key, m)| invalid(key, m))?;
         Ok(Problem {
             name: self.name.clone(),
             grid,
@@ -43,6 +45,33 @@ impl Design {
             load_cases,
             optimization,
             solver,
+            part,
+            formats: self.output.formats.clone(),
+        })
+    }
+
+    fn part(&self) -> Result<PartParams, (&'static str, String)> {
+        let o = &self.output;
+        if let Some(t) = o.threshold
+            && !(t > 0.0 && t < 1.0)
+        {
+            return Err(("output.threshold", format!("{t} must lie in (0, 1)")));
+        }
+        if o.smoothing_iterations > 100 {
+            return Err((
+                "output.smoothing_iterations",
+                format!("{} must lie in [0, 100]", o.smoothing_iterations),
+            ));
+        }
+        if o.formats.is_empty() {
+            return Err((
+                "output.formats",
+                "list at least one of \"stl\", \"3mf\"".into(),
+            ));
+        }
+        Ok(PartParams {
+            threshold: o.threshold,
+            smoothing_iterations: o.smoothing_iterations,
         })
     }
 

@@ -18,10 +18,14 @@
 
 pub mod check;
 pub mod isosurface;
+pub mod part;
+pub mod smooth;
 pub mod stl;
+pub mod three_mf;
 
 pub use check::{MeshReport, check_mesh};
 pub use isosurface::extract_isosurface;
+pub use part::{Part, PartParams, make_part};
 
 /// An indexed triangle mesh in millimetres.
 ///

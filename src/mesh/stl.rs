@@ -14,6 +14,33 @@ use stl_io::{Normal, Triangle, Vertex};
 
 use super::{TriangleMesh, cross, sub};
 
+/// Reads an STL file (binary or ASCII); vertices with identical coordinates are merged, so the
+/// indexed mesh shows the file's real connectivity.
+pub fn read_stl<R: std::io::Read + std::io::Seek>(reader: &mut R) -> std::io::Result<TriangleMesh> {
+    let indexed = stl_io::read_stl(reader)?;
+    let vertices = indexed
+        .vertices
+        .iter()
+        .map(|v| [v[0], v[1], v[2]].map(f64::from))
+        .collect();
+    let triangles = indexed
+        .faces
+        .iter()
+        .map(|f| {
+            let [a, b, c] = f.vertices;
+            let index = |i: usize| {
+                u32::try_from(i)
+                    .map_err(|_| Error::new(ErrorKind::InvalidData, "too many vertices"))
+            };
+            Ok([index(a)?, index(b)?, index(c)?])
+        })
+        .collect::<std::io::Result<_>>()?;
+    Ok(TriangleMesh {
+        vertices,
+        triangles,
+    })
+}
+
 /// Writes `mesh` as binary STL in millimetres.
 ///
 /// Each facet gets the unit right-hand normal of its vertex order (outward

@@ -8,5 +8,6 @@
 
 pub mod atomic;
 pub mod plot;
+pub mod preview;
 pub mod result;
 pub mod vtk;

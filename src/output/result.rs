@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::design::Design;
+use crate::mesh::{MeshReport, Part};
 use crate::optimize::{IterationRecord, SolverStats, TerminationReason, Timings};
 
 /// Compliance of one load case.
@@ -49,6 +50,45 @@ pub struct RunResult {
     pub timings: Timings,
     /// Linear-solver statistics.
     pub solver: SolverStats,
+    /// The exported part: how it was made and its inspection.
+    pub mesh: MeshSummary,
     /// Things the user should know (e.g. solves that missed their tolerance).
     pub warnings: Vec<String>,
+}
+
+/// How the part was made from the density field, and its inspection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MeshSummary {
+    /// Iso-density of the surface.
+    pub threshold: f64,
+    /// Material volume of the density field `Σ ρₑ h³`, mm³.
+    pub density_volume_mm3: f64,
+    /// `(mesh volume − density volume) / density volume`.
+    pub volume_difference: f64,
+    /// Floating shells dropped (connected to no support or load).
+    pub dropped_islands: usize,
+    /// Their volume, mm³.
+    pub dropped_volume_mm3: f64,
+    /// Taubin smoothing iterations applied.
+    pub smoothing_iterations: usize,
+    /// Seconds to make and check the mesh.
+    pub seconds: f64,
+    /// The inspection of the exported mesh (the same as `formwerk inspect`).
+    pub inspection: MeshReport,
+}
+
+impl MeshSummary {
+    /// The summary of `part`, smoothed with `smoothing_iterations`, made in `seconds`.
+    pub fn new(part: &Part, smoothing_iterations: usize, seconds: f64) -> Self {
+        Self {
+            threshold: part.threshold,
+            density_volume_mm3: part.density_volume_mm3,
+            volume_difference: part.volume_difference(),
+            dropped_islands: part.dropped_islands,
+            dropped_volume_mm3: part.dropped_volume_mm3,
+            smoothing_iterations,
+            seconds,
+            inspection: part.report.clone(),
+        }
+    }
 }

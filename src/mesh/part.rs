@@ -1,0 +1,300 @@
+//! From a density field to a printable part: threshold, surface, islands, smoothing, checks.
+//!
+//! 1. **Threshold.** By default the iso-density is chosen so that the part's volume equals the
+//!    optimized material volume `Σ ρₑ h³`: a first guess from the density quantile (the value
+//!    above which as many elements lie as there is material), then secant steps on the real
+//!    surface volume. A fixed value can be given instead.
+//! 2. **Surface** by marching tetrahedra ([`super::isosurface`]), closed by construction.
+//! 3. **Islands.** Shells of material that come nowhere near a support or load (within two
+//!    element sizes) carry nothing and are dropped, and so are specks smaller than half an
+//!    element anywhere; their number and volume are reported. Inner shells
+//!    (cavities, negative volume) are kept with the material around them.
+//!    Vertices are then kept inside the design domain.
+//! 4. **Smoothing** ([`super::smooth`]), Taubin, volume-preserving, flat on domain faces.
+//! 5. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight.
+
+use std::collections::HashSet;
+
+use super::TriangleMesh;
+use super::check::{MeshReport, check_mesh, shells};
+use super::isosurface::extract_isosurface;
+use super::smooth::taubin_smooth;
+use crate::grid::Grid;
+
+/// Settings of the part export.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartParams {
+    /// Iso-density of the surface; `None` matches the optimized volume.
+    pub threshold: Option<f64>,
+    /// Taubin iterations (0: none).
+    pub smoothing_iterations: usize,
+}
+
+impl Default for PartParams {
+    fn default() -> Self {
+        Self {
+            threshold: None,
+            smoothing_iterations: 10,
+        }
+    }
+}
+
+/// The exported part and what was done to get it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The surface, in millimetres.
+    pub mesh: TriangleMesh,
+    /// The iso-density used.
+    pub threshold: f64,
+    /// Material volume of the density field, `Σ ρₑ h³`, mm³.
+    pub density_volume_mm3: f64,
+    /// Shells dropped as unconnected islands.
+    pub dropped_islands: usize,
+    /// Their volume, mm³.
+    pub dropped_volume_mm3: f64,
+    /// Inspection of the final mesh.
+    pub report: MeshReport,
+}
+
+impl Part {
+    /// `(mesh volume − density volume) / density volume`.
+    pub fn volume_difference(&self) -> f64 {
+        (self.report.signed_volume_mm3 - self.density_volume_mm3) / self.density_volume_mm3
+    }
+}
+
+/// Relative volume error below which the threshold search stops.
+const VOLUME_TOLERANCE: f64 = 0.002;
+/// The threshold stays inside this range: outside it the surface follows noise.
+const THRESHOLD_RANGE: (f64, f64) = (0.05, 0.95);
+
+/// Builds the part from physical densities on `grid`; `anchors` are the positions (mm) of
+/// supported and loaded nodes.
+pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &PartParams) -> Part {
+    let h = grid.element_size_mm;
+    let density_volume_mm3 = crate::reduce::sum(density) * grid.element_volume_mm3();
+    let size = grid.size_mm();
+    let extract = |iso: f64| {
+        let mut mesh = extract_isosurface(density, grid.elements, h, iso);
+        // Below a threshold of 0.5 the surface of a solid boundary element would bulge up to
+        // half an element out of the design space; the part stays inside it, on the domain face.
+        for p in &mut mesh.vertices {
+            for a in 0..3 {
+                p[a] = p[a].clamp(0.0, size[a]);
+            }
+        }
+        mesh
+    };
+    let (threshold, mesh) = match params.threshold {
+        Some(iso) => (iso, extract(iso)),
+        None => match_volume(density, density_volume_mm3, extract),
+    };
+    let (mut mesh, dropped_islands, dropped_volume_mm3) =
+        drop_islands(mesh, anchors, 2.0 * h, 0.5 * grid.element_volume_mm3());
+    taubin_smooth(
+        &mut mesh,
+        params.smoothing_iterations,
+        grid.size_mm(),
+        0.5 * h,
+    );
+    let report = check_mesh(&mesh);
+    Part {
+        mesh,
+        threshold,
+        density_volume_mm3,
+        dropped_islands,
+        dropped_volume_mm3,
+        report,
+    }
+}
+
+/// Secant search for the iso-density whose surface encloses `target` mm³.
+fn match_volume(
+    density: &[f64],
+    target: f64,
+    extract: impl Fn(f64) -> TriangleMesh,
+) -> (f64, TriangleMesh) {
+    let (low, high) = THRESHOLD_RANGE;
+    let mut sorted: Vec<f64> = density
+        .iter()
+        .map(|v| if v.is_finite() { *v } else { 0.0 })
+        .collect();
+    sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+    let material = sorted.iter().sum::<f64>().round() as usize;
+    let guess = sorted
+        .get(material.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.5);
+    let mut iso = if guess.is_finite() {
+        guess.clamp(low, high)
+    } else {
+        0.5
+    };
+    let mut mesh = extract(iso);
+    let mut volume = mesh.signed_volume();
+    if target <= 0.0 {
+        return (iso, mesh);
+    }
+    let mut previous: Option<(f64, f64)> = None;
+    for _ in 0..6 {
+        let error = (volume - target) / target;
+        if error.abs() <= VOLUME_TOLERANCE {
+            break;
+        }
+        // Volume falls as the threshold rises. Secant step once two points are known, else a
+        // fixed nudge in the right direction.
+        let next = match previous {
+            Some((iso0, v0)) if (volume - v0).abs() > 1e-12 * target => {
+                iso + (target - volume) * (iso - iso0) / (volume - v0)
+            }
+            _ => iso + if error > 0.0 { 0.05 } else { -0.05 },
+        };
+        let next = next.clamp(low, high);
+        if next == iso {
+            break;
+        }
+        previous = Some((iso, volume));
+        iso = next;
+        mesh = extract(iso);
+        volume = mesh.signed_volume();
+    }
+    (iso, mesh)
+}
+
+/// Removes shells of positive volume with no vertex within about `reach` of an anchor, and
+/// specks smaller than `speck_mm3` anywhere (noise, not structure).
+fn drop_islands(
+    mesh: TriangleMesh,
+    anchors: &[[f64; 3]],
+    reach: f64,
+    speck_mm3: f64,
+) -> (TriangleMesh, usize, f64) {
+    if mesh.triangles.is_empty() {
+        return (mesh, 0, 0.0);
+    }
+    // Cells of size `reach` around the anchors, dilated by one cell: a vertex in one of them
+    // is within ~2·reach of an anchor.
+    let cell = |p: &[f64; 3]| p.map(|c| (c / reach).floor() as i64);
+    let mut near: HashSet<[i64; 3]> = HashSet::new();
+    for a in anchors {
+        let c = cell(a);
+        for d in 0..27 {
+            near.insert([c[0] + d % 3 - 1, c[1] + (d / 3) % 3 - 1, c[2] + d / 9 - 1]);
+        }
+    }
+    let mut keep = vec![true; mesh.triangles.len()];
+    let (mut dropped, mut dropped_volume) = (0, 0.0);
+    for shell in shells(&mesh) {
+        let corners = |t: &u32| mesh.triangles[*t as usize].map(|v| mesh.vertices[v as usize]);
+        let volume: f64 = shell
+            .iter()
+            .map(|t| {
+                let [a, b, c] = corners(t);
+                (a[0] * (b[1] * c[2] - b[2] * c[1])
+                    + a[1] * (b[2] * c[0] - b[0] * c[2])
+                    + a[2] * (b[0] * c[1] - b[1] * c[0]))
+                    / 6.0
+            })
+            .sum();
+        let anchored = shell
+            .iter()
+            .flat_map(corners)
+            .any(|p| near.contains(&cell(&p)));
+        if volume > 0.0 && (!anchored || volume < speck_mm3) {
+            dropped += 1;
+            dropped_volume += volume;
+            for &t in &shell {
+                keep[t as usize] = false;
+            }
+        }
+    }
+    if dropped == 0 {
+        return (mesh, 0, 0.0);
+    }
+    (compact(&mesh, &keep), dropped, dropped_volume)
+}
+
+/// The mesh with only the kept triangles and the vertices they use.
+fn compact(mesh: &TriangleMesh, keep: &[bool]) -> TriangleMesh {
+    let mut map = vec![u32::MAX; mesh.vertices.len()];
+    let mut out = TriangleMesh::default();
+    for (t, _) in mesh.triangles.iter().zip(keep).filter(|(_, k)| **k) {
+        let tri = t.map(|v| {
+            if map[v as usize] == u32::MAX {
+                map[v as usize] = out.vertices.len() as u32;
+                out.vertices.push(mesh.vertices[v as usize]);
+            }
+            map[v as usize]
+        });
+        out.triangles.push(tri);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 12 × 4 × 4 beam clamped at x = 0 and a floating 2³ block in the far corner.
+    fn beam_with_island() -> (Grid, Vec<f64>, Vec<[f64; 3]>) {
+        let grid = Grid::new([16, 6, 6], 1.0);
+        let density = (0..grid.element_count())
+            .map(|e| {
+                let [i, j, k] = grid.element_coords(e);
+                let beam = i < 12 && (1..5).contains(&j) && (1..5).contains(&k);
+                let island = (14..16).contains(&i) && j < 2 && k < 2;
+                if beam || island { 1.0 } else { 0.0 }
+            })
+            .collect();
+        let anchors = (0..=6)
+            .flat_map(|j| (0..=6).map(move |k| [0.0, j as f64, k as f64]))
+            .collect();
+        (grid, density, anchors)
+    }
+
+    #[test]
+    fn islands_are_dropped_and_reported() {
+        let (grid, density, anchors) = beam_with_island();
+        let part = make_part(&density, &grid, &anchors, &PartParams::default());
+        assert_eq!(part.dropped_islands, 1);
+        assert!(
+            (part.dropped_volume_mm3 - 8.0).abs() < 1.0,
+            "{}",
+            part.dropped_volume_mm3
+        );
+        assert_eq!(part.report.shells.len(), 1);
+        assert!(part.report.is_watertight());
+        // The island's corner of the domain is empty now.
+        assert!(part.mesh.vertices.iter().all(|p| p[0] < 13.0));
+    }
+
+    #[test]
+    fn default_threshold_matches_the_density_volume() {
+        let (grid, mut density, anchors) = beam_with_island();
+        // Grey skin around the beam: the volume-matching threshold must account for it.
+        for (e, rho) in density.iter_mut().enumerate() {
+            let [i, j, k] = grid.element_coords(e);
+            if *rho == 0.0 && i < 12 && j < 6 && k < 6 {
+                *rho = 0.3;
+            }
+        }
+        let part = make_part(&density, &grid, &anchors, &PartParams::default());
+        let target = part.density_volume_mm3 - part.dropped_volume_mm3;
+        let error = (part.report.signed_volume_mm3 - target).abs() / target;
+        assert!(
+            error < 0.02,
+            "volume error {error} at threshold {}",
+            part.threshold
+        );
+        let fixed = make_part(
+            &density,
+            &grid,
+            &anchors,
+            &PartParams {
+                threshold: Some(0.5),
+                smoothing_iterations: 0,
+            },
+        );
+        assert_eq!(fixed.threshold, 0.5);
+    }
+}

@@ -76,13 +76,7 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
     let size = grid.size_mm();
     let extract = |iso: f64| {
         let mut mesh = extract_isosurface(density, grid.elements, h, iso);
-        // Below a threshold of 0.5 the surface of a solid boundary element would bulge up to
-        // half an element out of the design space; the part stays inside it, on the domain face.
-        for p in &mut mesh.vertices {
-            for a in 0..3 {
-                p[a] = p[a].clamp(0.0, size[a]);
-            }
-        }
+        clamp_to_domain(&mut mesh, size);
         mesh
     };
     let (threshold, mesh) = match params.threshold {
@@ -91,12 +85,10 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
     };
     let (mut mesh, dropped_islands, dropped_volume_mm3) =
         drop_islands(mesh, anchors, 2.0 * h, 0.5 * grid.element_volume_mm3());
-    taubin_smooth(
-        &mut mesh,
-        params.smoothing_iterations,
-        grid.size_mm(),
-        0.5 * h,
-    );
+    // Vertices exactly on a domain face (clamped above) stay on it; the rest are smoothed and
+    // kept inside the domain.
+    taubin_smooth(&mut mesh, params.smoothing_iterations, size, 1e-9 * h);
+    clamp_to_domain(&mut mesh, size);
     let report = check_mesh(&mesh);
     Part {
         mesh,
@@ -105,6 +97,17 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
         dropped_islands,
         dropped_volume_mm3,
         report,
+    }
+}
+
+/// Keeps every vertex inside the design domain `[0, size]`. Below a threshold of 0.5 the surface
+/// of a solid boundary element would bulge up to half an element out of the design space; this
+/// puts it on the domain face instead.
+fn clamp_to_domain(mesh: &mut TriangleMesh, size: [f64; 3]) {
+    for p in &mut mesh.vertices {
+        for a in 0..3 {
+            p[a] = p[a].clamp(0.0, size[a]);
+        }
     }
 }
 
@@ -296,5 +299,90 @@ mod tests {
             },
         );
         assert_eq!(fixed.threshold, 0.5);
+    }
+
+    use proptest::prelude::*;
+
+    /// A density field of kind `kind` from `seed`: 0 smooth blobs, 1 white noise, 2 single
+    /// voxels, 3 checkerboard, 4 noise that touches every domain face.
+    fn field(kind: u8, seed: u64, dims: [usize; 3]) -> Vec<f64> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let n = dims.iter().product::<usize>();
+        let coords = |e: usize| {
+            [
+                e % dims[0],
+                (e / dims[0]) % dims[1],
+                e / (dims[0] * dims[1]),
+            ]
+        };
+        match kind {
+            0 => {
+                let blobs: Vec<[f64; 4]> = (0..4)
+                    .map(|_| {
+                        [
+                            next() * dims[0] as f64,
+                            next() * dims[1] as f64,
+                            next() * dims[2] as f64,
+                            1.0 + 3.0 * next(),
+                        ]
+                    })
+                    .collect();
+                (0..n)
+                    .map(|e| {
+                        let c = coords(e).map(|v| v as f64 + 0.5);
+                        blobs
+                            .iter()
+                            .map(|b| {
+                                (-((c[0] - b[0]).powi(2)
+                                    + (c[1] - b[1]).powi(2)
+                                    + (c[2] - b[2]).powi(2))
+                                    / (b[3] * b[3]))
+                                    .exp()
+                            })
+                            .sum::<f64>()
+                            .min(1.0)
+                    })
+                    .collect()
+            }
+            2 => (0..n)
+                .map(|_| if next() < 0.08 { 1.0 } else { 0.0 })
+                .collect(),
+            3 => (0..n)
+                .map(|e| f64::from(u8::from(coords(e).iter().sum::<usize>() % 2 == 0)))
+                .collect(),
+            4 => (0..n)
+                .map(|e| {
+                    let c = coords(e);
+                    let on_face = (0..3).any(|a| c[a] == 0 || c[a] + 1 == dims[a]);
+                    if on_face { 0.6 + 0.4 * next() } else { next() }
+                })
+                .collect(),
+            _ => (0..n).map(|_| next()).collect(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any field gives a printable part: watertight, manifold, inside the domain.
+        #[test]
+        fn every_field_gives_a_watertight_part(kind in 0u8..5, seed in any::<u64>(), nx in 3usize..10, ny in 3usize..8, nz in 2usize..7, smoothing in 0usize..12) {
+            let grid = Grid::new([nx, ny, nz], 1.5);
+            let density = field(kind, seed, grid.elements);
+            let anchors: Vec<[f64; 3]> = (0..grid.node_count()).filter(|n| n % 3 == 0).map(|n| grid.node_position_mm(n)).collect();
+            let params = PartParams { threshold: None, smoothing_iterations: smoothing };
+            let part = make_part(&density, &grid, &anchors, &params);
+            prop_assert!(part.report.is_watertight(), "{:?}", part.report);
+            let size = grid.size_mm();
+            prop_assert!(part.mesh.vertices.iter().all(|p| (0..3).all(|a| p[a] >= 0.0 && p[a] <= size[a])));
+        }
     }
 }

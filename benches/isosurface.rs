@@ -1,0 +1,43 @@
+//! Making the part from a 1 M-element density field: threshold search, extraction, islands,
+//! smoothing and checks (`make_part`), reported as elements per second.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use formwerk::Grid;
+use formwerk::mesh::{PartParams, make_part};
+
+/// A smooth field of crossing beams, like an optimized lattice, on `n × n/2 × n/2` elements.
+fn beams(grid: &Grid) -> Vec<f64> {
+    let [nx, ny, nz] = grid.elements;
+    (0..grid.element_count())
+        .map(|e| {
+            let [i, j, k] = grid.element_coords(e);
+            let (x, y, z) = (
+                i as f64 / nx as f64,
+                j as f64 / ny as f64,
+                k as f64 / nz as f64,
+            );
+            let wave = (12.0 * x).sin() * (8.0 * y).cos() + (9.0 * z).sin() * (10.0 * x).cos();
+            (0.5 + 0.6 * wave).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+fn isosurface(c: &mut Criterion) {
+    let mut group = c.benchmark_group("make_part");
+    group.sample_size(10);
+    for n in [64, 160] {
+        let grid = Grid::new([n, n / 2, n / 2], 1.0);
+        let density = beams(&grid);
+        let anchors: Vec<[f64; 3]> = (0..=n / 2)
+            .flat_map(|j| (0..=n / 2).map(move |k| [0.0, j as f64, k as f64]))
+            .collect();
+        group.throughput(Throughput::Elements(grid.element_count() as u64));
+        group.bench_function(format!("{}x{}x{}", n, n / 2, n / 2), |b| {
+            b.iter(|| make_part(&density, &grid, &anchors, &PartParams::default()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, isosurface);
+criterion_main!(benches);

@@ -14,7 +14,7 @@ use formwerk::mesh::check_mesh;
 use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
-use formwerk::run::{RunError, load_problem, run_problem};
+use formwerk::run::{load_problem, run_problem};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -181,11 +181,13 @@ fn run_design(
     } else {
         Box::new(Progress::new())
     };
-    let report =
-        run_problem(&design, &problem, &out_dir, progress.as_mut()).map_err(|e| match e {
-            RunError::Design(e) => input(e),
-            other => Failure::Internal(other.into()),
-        })?;
+    let report = run_problem(&design, &problem, &out_dir, progress.as_mut()).map_err(|e| {
+        if e.is_input_error() {
+            Failure::Input(e.into())
+        } else {
+            Failure::Internal(e.into())
+        }
+    })?;
     drop(progress);
     if !quiet {
         let outcome = &report.outcome;

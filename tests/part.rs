@@ -130,7 +130,8 @@ fn bad_output_settings() {
         ),
         ("formats = []", "output.formats", "at least one"),
         ("formats = [\"obj\"]", "output.formats", "3mf"),
-        ("max_triangles = 5", "max_triangles", "unknown field"),
+        ("max_triangles = 5", "output.max_triangles", "at least 100"),
+        ("max_faces = 5", "max_faces", "unknown field"),
     ] {
         let path = write_design(
             dir.path(),
@@ -145,4 +146,19 @@ fn bad_output_settings() {
             "{section}: {message}"
         );
     }
+}
+
+#[test]
+fn max_triangles_simplifies_the_exported_part() {
+    let text = format!("{SMALL_DESIGN}[output]\nmax_triangles = 600\n");
+    let (_dir, out, output) = run_design(&text, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mesh = &read_json(&out.join("result.json"))["mesh"];
+    let before = mesh["triangles_before_simplification"].as_u64().unwrap();
+    let after = mesh["inspection"]["triangles"].as_u64().unwrap();
+    assert!(before > 600 && after <= 600, "{before} → {after}");
+    assert_eq!(mesh["inspection"]["boundary_edges"], 0);
+    assert!(mesh["volume_difference"].as_f64().unwrap().abs() < 0.03);
+    let inspect = formwerk(&["inspect", out.join("part.stl").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&inspect.stdout).contains("watertight:                yes"));
 }

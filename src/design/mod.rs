@@ -55,6 +55,9 @@ pub struct OutputSpec {
     /// Mesh files to write: `"stl"` (`part.stl`) and/or `"3mf"` (`part.3mf`); default `["stl"]`.
     #[serde(default = "default_formats")]
     pub formats: Vec<MeshFormat>,
+    /// Simplify the mesh to at most this many triangles, ≥ 100 (default: no simplification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_triangles: Option<usize>,
 }
 
 impl Default for OutputSpec {
@@ -63,6 +66,7 @@ impl Default for OutputSpec {
             threshold: None,
             smoothing_iterations: default_smoothing(),
             formats: default_formats(),
+            max_triangles: None,
         }
     }
 }

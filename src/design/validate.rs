@@ -69,9 +69,15 @@ impl Design {
                 "list at least one of \"stl\", \"3mf\"".into(),
             ));
         }
+        if let Some(n) = o.max_triangles
+            && n < 100
+        {
+            return Err(("output.max_triangles", format!("{n} must be at least 100")));
+        }
         Ok(PartParams {
             threshold: o.threshold,
             smoothing_iterations: o.smoothing_iterations,
+            max_triangles: o.max_triangles,
         })
     }
 

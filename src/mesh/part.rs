@@ -11,13 +11,15 @@
 //!    (cavities, negative volume) are kept with the material around them.
 //!    Vertices are then kept inside the design domain.
 //! 4. **Smoothing** ([`super::smooth`]), Taubin, volume-preserving, flat on domain faces.
-//! 5. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight.
+//! 5. **Simplification** to `max_triangles` when asked ([`super::simplify`]).
+//! 6. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight.
 
 use std::collections::HashSet;
 
 use super::TriangleMesh;
 use super::check::{MeshReport, check_mesh, shells};
 use super::isosurface::extract_isosurface;
+use super::simplify::simplify;
 use super::smooth::taubin_smooth;
 use crate::grid::Grid;
 
@@ -28,6 +30,8 @@ pub struct PartParams {
     pub threshold: Option<f64>,
     /// Taubin iterations (0: none).
     pub smoothing_iterations: usize,
+    /// Simplify to at most this many triangles (`None`: keep all).
+    pub max_triangles: Option<usize>,
 }
 
 impl Default for PartParams {
@@ -35,6 +39,7 @@ impl Default for PartParams {
         Self {
             threshold: None,
             smoothing_iterations: 10,
+            max_triangles: None,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct Part {
     pub dropped_islands: usize,
     /// Their volume, mm³.
     pub dropped_volume_mm3: f64,
+    /// Triangles before simplification (equal to the final count when none was asked for).
+    pub triangles_before_simplification: usize,
     /// Inspection of the final mesh.
     pub report: MeshReport,
 }
@@ -89,6 +96,10 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
     // kept inside the domain.
     taubin_smooth(&mut mesh, params.smoothing_iterations, size, 1e-9 * h);
     clamp_to_domain(&mut mesh, size);
+    let triangles_before_simplification = mesh.triangles.len();
+    if let Some(budget) = params.max_triangles {
+        simplify(&mut mesh, budget, size, 1e-9 * h);
+    }
     let report = check_mesh(&mesh);
     Part {
         mesh,
@@ -96,6 +107,7 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
         density_volume_mm3,
         dropped_islands,
         dropped_volume_mm3,
+        triangles_before_simplification,
         report,
     }
 }
@@ -296,9 +308,32 @@ mod tests {
             &PartParams {
                 threshold: Some(0.5),
                 smoothing_iterations: 0,
+                max_triangles: None,
             },
         );
         assert_eq!(fixed.threshold, 0.5);
+    }
+
+    #[test]
+    fn simplified_part_meets_its_budget_and_stays_watertight() {
+        let (grid, density, anchors) = beam_with_island();
+        let full = make_part(&density, &grid, &anchors, &PartParams::default());
+        let budget = full.report.triangles / 3;
+        let params = PartParams {
+            max_triangles: Some(budget),
+            ..PartParams::default()
+        };
+        let part = make_part(&density, &grid, &anchors, &params);
+        assert_eq!(part.triangles_before_simplification, full.report.triangles);
+        assert!(
+            part.report.triangles <= budget,
+            "{} > {budget}",
+            part.report.triangles
+        );
+        assert!(part.report.is_watertight(), "{:?}", part.report);
+        let change = (part.report.signed_volume_mm3 - full.report.signed_volume_mm3).abs()
+            / full.report.signed_volume_mm3;
+        assert!(change < 0.02, "volume changed by {change}");
     }
 
     use proptest::prelude::*;
@@ -378,7 +413,7 @@ mod tests {
             let grid = Grid::new([nx, ny, nz], 1.5);
             let density = field(kind, seed, grid.elements);
             let anchors: Vec<[f64; 3]> = (0..grid.node_count()).filter(|n| n % 3 == 0).map(|n| grid.node_position_mm(n)).collect();
-            let params = PartParams { threshold: None, smoothing_iterations: smoothing };
+            let params = PartParams { threshold: None, smoothing_iterations: smoothing, max_triangles: None };
             let part = make_part(&density, &grid, &anchors, &params);
             prop_assert!(part.report.is_watertight(), "{:?}", part.report);
             let size = grid.size_mm();

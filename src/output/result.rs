@@ -73,6 +73,8 @@ pub struct MeshSummary {
     pub smoothing_iterations: usize,
     /// Seconds to make and check the mesh.
     pub seconds: f64,
+    /// Triangles before simplification (`output.max_triangles`).
+    pub triangles_before_simplification: usize,
     /// The inspection of the exported mesh (the same as `formwerk inspect`).
     pub inspection: MeshReport,
 }
@@ -88,6 +90,7 @@ impl MeshSummary {
             dropped_volume_mm3: part.dropped_volume_mm3,
             smoothing_iterations,
             seconds,
+            triangles_before_simplification: part.triangles_before_simplification,
             inspection: part.report.clone(),
         }
     }

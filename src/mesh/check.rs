@@ -622,30 +622,7 @@ mod tests {
         assert!(report.is_watertight());
     }
 
-    /// Cube `[0, side]³ + offset` as 12 outward triangles.
-    fn cube(side: f64, offset: [f64; 3]) -> TriangleMesh {
-        let vertices = (0..8)
-            .map(|c| std::array::from_fn(|axis| f64::from((c >> axis) & 1) * side + offset[axis]))
-            .collect();
-        let triangles = vec![
-            [0, 2, 1],
-            [1, 2, 3],
-            [4, 5, 6],
-            [5, 7, 6],
-            [0, 1, 4],
-            [1, 5, 4],
-            [2, 6, 3],
-            [3, 6, 7],
-            [0, 4, 2],
-            [2, 4, 6],
-            [1, 3, 5],
-            [3, 7, 5],
-        ];
-        TriangleMesh {
-            vertices,
-            triangles,
-        }
-    }
+    use crate::mesh::test_support::cube;
 
     /// `b` appended to `a`, its indices shifted past `a`'s vertices.
     fn merged(a: &TriangleMesh, b: &TriangleMesh) -> TriangleMesh {

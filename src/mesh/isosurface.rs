@@ -376,19 +376,7 @@ mod tests {
     use super::*;
     use crate::mesh::{MeshReport, check_mesh};
 
-    /// Deterministic uniform numbers in [0, 1) from Knuth's MMIX LCG, so
-    /// the "random" fields are the same on every run and platform.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::mesh::test_support::Lcg;
 
     fn index(elements: [usize; 3], [i, j, k]: [usize; 3]) -> usize {
         i + elements[0] * (j + elements[1] * k)

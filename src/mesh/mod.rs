@@ -22,6 +22,8 @@ pub mod part;
 pub mod simplify;
 pub mod smooth;
 pub mod stl;
+#[cfg(test)]
+mod test_support;
 pub mod three_mf;
 
 pub use check::{MeshReport, check_mesh};
@@ -88,35 +90,8 @@ pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
 mod tests {
     use super::*;
 
-    /// Unit cube `[0, s]³` as 12 outward triangles.
     fn cube(s: f64) -> TriangleMesh {
-        let vertices = (0..8)
-            .map(|c| {
-                [
-                    f64::from(c & 1) * s,
-                    f64::from((c >> 1) & 1) * s,
-                    f64::from((c >> 2) & 1) * s,
-                ]
-            })
-            .collect();
-        let triangles = vec![
-            [0, 2, 1],
-            [1, 2, 3],
-            [4, 5, 6],
-            [5, 7, 6],
-            [0, 1, 4],
-            [1, 5, 4],
-            [2, 6, 3],
-            [3, 6, 7],
-            [0, 4, 2],
-            [2, 4, 6],
-            [1, 3, 5],
-            [3, 7, 5],
-        ];
-        TriangleMesh {
-            vertices,
-            triangles,
-        }
+        super::test_support::cube(s, [0.0; 3])
     }
 
     #[test]

@@ -1079,18 +1079,7 @@ mod tests {
     use super::*;
     use crate::mesh::{MeshReport, check_mesh, extract_isosurface};
 
-    /// Deterministic uniform numbers in [0, 1) from Knuth's MMIX LCG.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::mesh::test_support::Lcg;
 
     /// A field over `n` elements of size 1 whose value falls off linearly
     /// with `distance(centre of element)`, crossing 0.5 where it is zero, so

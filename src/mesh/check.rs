@@ -524,18 +524,7 @@ impl Forest {
 mod tests {
     use super::*;
 
-    /// Regular-ish tetrahedron with outward faces.
-    fn tetrahedron() -> TriangleMesh {
-        TriangleMesh {
-            vertices: vec![
-                [0.0, 0.0, 0.0],
-                [3.0, 0.0, 0.0],
-                [0.0, 3.0, 0.0],
-                [0.0, 0.0, 3.0],
-            ],
-            triangles: vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
-        }
-    }
+    use crate::mesh::test_support::tetrahedron;
 
     #[test]
     fn closed_tetrahedron_is_watertight() {

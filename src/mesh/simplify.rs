@@ -1512,18 +1512,7 @@ mod tests {
         assert_eq!(mesh, TriangleMesh::default());
     }
 
-    /// A tetrahedron with outward faces.
-    fn tetrahedron() -> TriangleMesh {
-        TriangleMesh {
-            vertices: vec![
-                [0.0, 0.0, 0.0],
-                [3.0, 0.0, 0.0],
-                [0.0, 3.0, 0.0],
-                [0.0, 0.0, 3.0],
-            ],
-            triangles: vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
-        }
-    }
+    use crate::mesh::test_support::tetrahedron;
 
     #[test]
     fn tetrahedron_is_as_small_as_a_shell_gets() {

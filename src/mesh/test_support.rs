@@ -27,6 +27,19 @@ pub fn cube(side: f64, offset: [f64; 3]) -> TriangleMesh {
     }
 }
 
+/// A tetrahedron with outward faces (legs of 3 along the axes).
+pub fn tetrahedron() -> TriangleMesh {
+    TriangleMesh {
+        vertices: vec![
+            [0.0, 0.0, 0.0],
+            [3.0, 0.0, 0.0],
+            [0.0, 3.0, 0.0],
+            [0.0, 0.0, 3.0],
+        ],
+        triangles: vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
+    }
+}
+
 /// Deterministic uniform numbers in [0, 1) from Knuth's MMIX LCG, so the "random" fields are the
 /// same on every run and platform.
 pub struct Lcg(pub u64);

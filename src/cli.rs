@@ -14,13 +14,16 @@ use formwerk::mesh::check_mesh;
 use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
-use formwerk::run::{load_problem, run_problem};
+use formwerk::analysis::DesignAnalysis;
+use formwerk::run::{analyze_density, load_problem, run_problem};
 
 const EXAMPLES: &str = "\
 Examples:
   formwerk run designs/cantilever.toml
   formwerk run designs/top3d_cantilever.toml --out runs/top3d --threads 2
-  formwerk check designs/mbb_beam.toml
+  formwerk check designs/wall_bracket.toml
+  formwerk analyze designs/wall_bracket.toml --density runs/wall_bracket/density.vti
+  formwerk materials
   formwerk inspect runs/cantilever/part.stl";
 
 /// Generative design by topology optimization: a design file in, a printable part out.
@@ -75,6 +78,28 @@ enum Command {
         #[arg(long, default_value = "bench.json")]
         out: PathBuf,
     },
+    /// Re-analyse a density field (e.g. an earlier run's density.vti) under a design's load
+    /// cases: displacement, von Mises stress, safety factor; writes analysis.json and analysis.vti.
+    #[command(after_help = EXAMPLES)]
+    Analyze {
+        /// The design file (TOML) with the load cases and material.
+        design: PathBuf,
+        /// The density field (`density.vti` written by `formwerk run`).
+        #[arg(long)]
+        density: PathBuf,
+        /// Output folder (default: the density file's folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// List the built-in materials with their values and sources.
+    Materials {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect a mesh file: topology, orientation, volume, area, shells; `watertight: yes/no`.
     #[command(after_help = "Example:\n  formwerk inspect runs/cantilever/part.stl --json")]
     Inspect {
@@ -118,6 +143,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             run_design(&design, out, max_iterations, quiet)
         }
         Command::Check { design } => check_design(&design),
+        Command::Analyze {
+            design,
+            density,
+            out,
+            threads,
+        } => {
+            set_threads(threads)?;
+            analyze(&design, &density, out)
+        }
+        Command::Materials { json } => materials(json),
         Command::Inspect { mesh, json } => inspect(&mesh, json),
         Command::Bench {
             sizes,
@@ -205,6 +240,7 @@ fn run_design(
                 .mass_g(&outcome.density)
                 .map_or(String::new(), |m| format!(", mass {m:.2} g")),
         );
+        print_analysis(&report.analysis);
         println!(
             "{:.1} s ({:.3} s per iteration); part.stl: {} triangles, {:.1} mm³",
             outcome.timings.total_s,
@@ -405,6 +441,106 @@ fn check_design(path: &Path) -> Result<(), Failure> {
         "  estimated memory:   {:.1} MiB",
         solver.memory_bytes(problem.load_cases.len()) as f64 / (1024.0 * 1024.0)
     );
+    let design_elements = problem.design_element_count();
+    println!(
+        "  design elements:    {design_elements} ({} kept solid or empty)",
+        grid.element_count() - design_elements
+    );
+    println!("  regions:");
+    for region in &problem.regions {
+        let selected = if region.nodes > 0 {
+            format!("{} nodes", region.nodes)
+        } else {
+            format!("{} elements", region.elements)
+        };
+        println!(
+            "    {:<32} {:>14}  {}",
+            region.key, selected, region.description
+        );
+    }
+    for warning in &problem.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+fn print_analysis(analysis: &DesignAnalysis) {
+    for case in &analysis.load_cases {
+        println!(
+            "  {}: compliance {:.6} N·mm, max displacement {:.4} mm, max von Mises {:.2} MPa (peak {:.2}){}",
+            case.name,
+            case.compliance_nmm,
+            case.max_displacement_mm,
+            case.max_von_mises_mpa,
+            case.peak_von_mises_mpa,
+            case.safety_factor
+                .map_or(String::new(), |sf| format!(", safety factor {sf:.2}")),
+        );
+    }
+}
+
+fn analyze(design: &Path, density: &Path, out: Option<PathBuf>) -> Result<(), Failure> {
+    let (_, problem) = load_problem(design).map_err(|e| Failure::Input(e.into()))?;
+    let out_dir = out.unwrap_or_else(|| {
+        density
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
+    let (result, analysis) =
+        analyze_density(design, &problem, density, &out_dir).map_err(|e| {
+            if e.is_input_error() {
+                Failure::Input(e.into())
+            } else {
+                Failure::Internal(e.into())
+            }
+        })?;
+    println!(
+        "{}: compliance {:.6} N·mm, volume fraction {:.4}{}",
+        problem.name,
+        result.compliance_nmm,
+        result.volume_fraction,
+        result
+            .mass_g
+            .map_or(String::new(), |m| format!(", mass {m:.2} g"))
+    );
+    print_analysis(&analysis);
+    println!(
+        "results in {}",
+        out_dir.join("analysis.json").display()
+    );
+    Ok(())
+}
+
+fn materials(json: bool) -> Result<(), Failure> {
+    if json {
+        let text = serde_json::to_string_pretty(formwerk::materials::LIBRARY)
+            .context("cannot format the library")
+            .map_err(Failure::Internal)?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "{:<10} {:>10} {:>6} {:>8} {:>10}  description",
+        "name", "E (MPa)", "ν", "ρ (g/cm³)", "yield (MPa)"
+    );
+    for m in formwerk::materials::LIBRARY {
+        println!(
+            "{:<10} {:>10} {:>6} {:>8} {:>10}  {}",
+            m.name,
+            m.youngs_modulus_mpa,
+            m.poisson_ratio,
+            m.density_g_cm3,
+            m.yield_strength_mpa,
+            m.description
+        );
+    }
+    println!();
+    println!("sources:");
+    for m in formwerk::materials::LIBRARY {
+        println!("  {}: {}", m.name, m.source);
+    }
+    println!();
+    println!("Use one with `material = \"PLA\"`, or give youngs_modulus_mpa, poisson_ratio, density_g_cm3 and yield_strength_mpa in a [material] table.");
     Ok(())
 }
 

@@ -75,12 +75,23 @@ impl Grid {
         [e % nx, (e / nx) % ny, e / (nx * ny)]
     }
 
+    /// The 8 nodes of element `(i, j, k)` in lexicographic corner order.
+    pub fn element_nodes(&self, [i, j, k]: [usize; 3]) -> [usize; 8] {
+        std::array::from_fn(|corner| {
+            self.node_index([i + (corner & 1), j + ((corner >> 1) & 1), k + (corner >> 2)])
+        })
+    }
+
+    /// Centre of element `e` in millimetres.
+    pub fn element_center_mm(&self, e: usize) -> [f64; 3] {
+        self.element_coords(e)
+            .map(|c| (c as f64 + 0.5) * self.element_size_mm)
+    }
+
     /// The 24 global DOFs of element `(i, j, k)` in local order `3·corner + axis`.
     pub fn element_dofs(&self, [i, j, k]: [usize; 3]) -> [usize; 24] {
         let mut dofs = [0; 24];
-        for corner in 0..8 {
-            let node =
-                self.node_index([i + (corner & 1), j + ((corner >> 1) & 1), k + (corner >> 2)]);
+        for (corner, node) in self.element_nodes([i, j, k]).into_iter().enumerate() {
             for axis in 0..3 {
                 dofs[3 * corner + axis] = 3 * node + axis;
             }

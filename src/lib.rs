@@ -3,20 +3,23 @@
 //! The data path, one module per stage:
 //!
 //! ```text
-//! design (TOML) ──▶ Problem (grid, material, supports, load cases)
-//!     ──▶ optimize::run: filter ──▶ fem solve per load case ──▶ compliance + sensitivities
-//!                        ──▶ filter chain rule ──▶ OC update ──▶ observers
-//!     ──▶ Outcome ──▶ output (result.json, density.vti, convergence.svg) + mesh (part.stl)
+//! design (TOML) ──▶ regions ──▶ Problem (grid, material, supports, loads, keep-solid/empty)
+//!     ──▶ optimize: filter ──▶ fem solve per load case ──▶ responses + sensitivities
+//!                   ──▶ filter chain rule ──▶ OC or MMA update ──▶ observers
+//!     ──▶ Outcome ──▶ analysis (displacement, stress, safety factor)
+//!     ──▶ output (result.json, density.vti, convergence.svg) + mesh (part.stl)
 //! ```
 //!
 //! The library is used by the `formwerk` binary; `examples/library.rs` shows direct use.
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod bench;
 pub mod design;
 pub mod fem;
 pub mod filter;
 pub mod grid;
+pub mod materials;
 pub mod mesh;
 pub mod optimize;
 pub mod output;

@@ -9,25 +9,69 @@ use crate::grid::Grid;
 use crate::mesh::PartParams;
 
 /// Linear elastic isotropic material.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Material {
+    /// Library name, or the name given in the design file.
+    pub name: Option<String>,
     /// Young's modulus of the solid in MPa (N/mm²).
     pub youngs_modulus_mpa: f64,
     /// Poisson's ratio, in (−1, 0.5).
     pub poisson_ratio: f64,
     /// Mass density in g/cm³, when known (for the part's mass).
     pub density_g_cm3: Option<f64>,
+    /// Yield strength in MPa, when known (for the safety factor).
+    pub yield_strength_mpa: Option<f64>,
 }
 
-/// One load case: a force on every DOF.
+/// One load case: fixed nodal forces plus, optionally, the part's own weight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadCase {
     /// Name from the design file.
     pub name: String,
     /// Weight of this case's compliance in the objective.
     pub weight: f64,
-    /// Nodal forces in newtons, one per DOF (zero on most).
+    /// Design-independent nodal forces in newtons, one per DOF (zero on most).
     pub forces_n: Vec<f64>,
+    /// Weight in newtons of one fully solid element, [x, y, z], when the case includes
+    /// gravity: element e adds `ρ̃ₑ · self_weight_n / 8` to each of its nodes.
+    pub self_weight_n: Option<[f64; 3]>,
+    /// Largest compliance allowed (N·mm), for `min_mass`.
+    pub max_compliance_nmm: Option<f64>,
+    /// Largest displacement allowed (mm), for `min_mass`.
+    pub max_displacement_mm: Option<f64>,
+}
+
+/// What each element is: free for the optimizer, or held solid or empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementRole {
+    /// A design variable.
+    Design,
+    /// Kept solid (physical density 1).
+    Solid,
+    /// Kept empty (physical density 0).
+    Empty,
+}
+
+/// What the optimization minimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Weighted compliance at a volume fraction of the design elements.
+    MinCompliance,
+    /// Mass, with the load cases' compliance and displacement limits as constraints.
+    MinMass,
+}
+
+/// How many nodes and elements a region of the design file selected.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RegionReport {
+    /// Key path in the design file, e.g. `keep_empty[0].region`.
+    pub key: String,
+    /// What the region is, e.g. `cylinder r=4 mm, length 10 mm`.
+    pub description: String,
+    /// Nodes selected (for supports and loads).
+    pub nodes: usize,
+    /// Elements selected (for keep regions).
+    pub elements: usize,
 }
 
 /// The design-variable update method.
@@ -38,13 +82,23 @@ pub enum Optimizer {
         /// Largest change of a design variable per iteration.
         move_limit: f64,
     },
+    /// Method of moving asymptotes (Svanberg 1987, 2007).
+    Mma {
+        /// Largest change of a design variable per iteration.
+        move_limit: f64,
+    },
 }
 
 /// Settings of the optimization.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OptimizationParams {
-    /// Target mean physical density (the volume constraint), in (0, 1].
+    /// What is minimized.
+    pub objective: Objective,
+    /// Target mean physical density of the design elements (the volume constraint), in (0, 1];
+    /// the starting density for `MinMass`.
     pub volume_fraction: f64,
+    /// Mirror symmetry of the design about the mid-plane normal to x, y, z.
+    pub symmetry: [bool; 3],
     /// SIMP penalization exponent p in `E = Emin + ρᵖ (E0 − Emin)`.
     pub penalization: f64,
     /// Density-filter radius in millimetres.
@@ -70,6 +124,8 @@ pub struct Problem {
     pub material: Material,
     /// One flag per DOF: `true` where the displacement is held at zero.
     pub fixed_dofs: Vec<bool>,
+    /// The role of each element (design, keep-solid, keep-empty).
+    pub element_roles: Vec<ElementRole>,
     /// The load cases (at least one).
     pub load_cases: Vec<LoadCase>,
     /// Optimization settings.
@@ -80,6 +136,10 @@ pub struct Problem {
     pub part: PartParams,
     /// Mesh files to write (at least one).
     pub formats: Vec<MeshFormat>,
+    /// What each region of the design file selected, in file order.
+    pub regions: Vec<RegionReport>,
+    /// Things about the design the user should know (e.g. a region selecting half the domain).
+    pub warnings: Vec<String>,
 }
 
 impl Problem {
@@ -100,6 +160,14 @@ impl Problem {
             })
             .map(|n| self.grid.node_position_mm(n))
             .collect()
+    }
+
+    /// Number of design elements (neither kept solid nor kept empty).
+    pub fn design_element_count(&self) -> usize {
+        self.element_roles
+            .iter()
+            .filter(|&&r| r == ElementRole::Design)
+            .count()
     }
 
     /// Mass in grams of a physical density field, when the material density is known.

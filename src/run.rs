@@ -15,9 +15,10 @@ use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optim
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
-use crate::output::result::{LoadCaseResult, MeshSummary, RunResult};
-use crate::output::vtk::write_vti;
-use crate::problem::Problem;
+use crate::analysis::{DesignAnalysis, analyse_design};
+use crate::output::result::{ElementCounts, LoadCaseResult, MaterialSummary, MeshSummary, RunResult};
+use crate::output::vtk::{Field, write_vti_fields};
+use crate::problem::{ElementRole, Problem};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,17 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A density file given for re-analysis is unusable (the user's input).
+    #[error("{}: {message}", path.display())]
+    Density {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A linear solve of the analysis failed.
+    #[error("analysis failed: {0}")]
+    Analysis(#[from] crate::fem::SolveError),
     /// The exported surface failed its checks (the density field was still written).
     #[error(
         "the part's surface failed its checks ({} boundary, {} non-manifold, {} inconsistent edges, {} degenerate triangles); density.vti and result.json were written, the mesh was not",
@@ -50,7 +62,7 @@ pub enum RunError {
 impl RunError {
     /// Whether the error is the user's input (exit code 1) rather than an internal failure (2).
     pub fn is_input_error(&self) -> bool {
-        matches!(self, Self::Design(_))
+        matches!(self, Self::Design(_) | Self::Density { .. })
     }
 }
 
@@ -63,6 +75,8 @@ pub struct RunReport {
     pub out_dir: PathBuf,
     /// The surface mesh's inspection.
     pub mesh: MeshReport,
+    /// Displacement, stress and safety factor of each load case.
+    pub analysis: DesignAnalysis,
     /// Warnings also recorded in `result.json`.
     pub warnings: Vec<String>,
 }
@@ -89,12 +103,16 @@ pub fn run_problem(
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
     let outcome = optimize(problem, observer)?;
     let grid = problem.grid;
+    let analysis = analyse_design(
+        problem,
+        &outcome.density,
+        &outcome.displacements,
+        &outcome.load_case_compliance_nmm,
+    );
 
     let vti = out_dir.join("density.vti");
-    write_atomically(&vti, |w| {
-        write_vti(w, &outcome.density, grid.elements, grid.element_size_mm)
-    })
-    .map_err(output_error(&vti))?;
+    write_analysis_vti(&vti, problem, &outcome.density, &outcome.displacements, &analysis)
+        .map_err(output_error(&vti))?;
     let svg = out_dir.join("convergence.svg");
     let iterations: Vec<usize> = outcome.history.iter().map(|r| r.iter).collect();
     let compliance: Vec<f64> = outcome.history.iter().map(|r| r.compliance_nmm).collect();
@@ -112,6 +130,7 @@ pub fn run_problem(
     let warnings = warnings(
         problem,
         &outcome,
+        &analysis,
         part.dropped_islands,
         part.dropped_volume_mm3,
     );
@@ -124,18 +143,14 @@ pub fn run_problem(
         converged: outcome.termination == TerminationReason::Converged,
         termination: outcome.termination,
         compliance_nmm: outcome.compliance_nmm,
-        load_cases: problem
-            .load_cases
-            .iter()
-            .zip(&outcome.load_case_compliance_nmm)
-            .map(|(case, &c)| LoadCaseResult {
-                name: case.name.clone(),
-                weight: case.weight,
-                compliance_nmm: c,
-            })
-            .collect(),
+        load_cases: load_case_results(problem, &analysis),
         volume_fraction: outcome.volume_fraction,
         mass_g: problem.mass_g(&outcome.density),
+        max_displacement_mm: analysis.max_displacement_mm(),
+        safety_factor: analysis.safety_factor(),
+        material: material_summary(problem),
+        element_counts: element_counts(problem),
+        regions: problem.regions.clone(),
         history: outcome.history.clone(),
         timings: outcome.timings,
         solver: outcome.solver.clone(),
@@ -175,18 +190,238 @@ pub fn run_problem(
         outcome,
         out_dir: out_dir.to_path_buf(),
         mesh: part.report,
+        analysis,
         warnings,
     })
+}
+
+/// The content of `analysis.json`, written by `formwerk analyze`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AnalysisResult {
+    /// Version of formwerk that produced the file.
+    pub formwerk_version: String,
+    /// The design file analysed.
+    pub design_file: PathBuf,
+    /// The density field analysed.
+    pub density_file: PathBuf,
+    /// Weighted compliance, N·mm.
+    pub compliance_nmm: f64,
+    /// Per load case.
+    pub load_cases: Vec<LoadCaseResult>,
+    /// Mean density over the free elements.
+    pub volume_fraction: f64,
+    /// Mass in grams (when the material density is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mass_g: Option<f64>,
+    /// Largest displacement over the load cases, mm.
+    pub max_displacement_mm: f64,
+    /// Smallest safety factor over the load cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_factor: Option<f64>,
+    /// The material as used.
+    pub material: MaterialSummary,
+}
+
+/// Re-analyses the density field in `density_path` (a `density.vti` of an earlier run) under
+/// the load cases of `problem`, and writes `analysis.json` and `analysis.vti` into `out_dir`.
+pub fn analyze_density(
+    design_path: &Path,
+    problem: &Problem,
+    density_path: &Path,
+    out_dir: &Path,
+) -> Result<(AnalysisResult, DesignAnalysis), RunError> {
+    let bad = |message: String| RunError::Density {
+        path: density_path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(density_path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let image = crate::output::vtk::read_vti(&text).map_err(|e| bad(e.to_string()))?;
+    let grid = problem.grid;
+    if image.elements != grid.elements
+        || (image.element_size_mm - grid.element_size_mm).abs() > 1e-9 * grid.element_size_mm
+    {
+        return Err(bad(format!(
+            "its grid ({:?} elements of {} mm) is not the design's ({:?} of {} mm)",
+            image.elements, image.element_size_mm, grid.elements, grid.element_size_mm
+        )));
+    }
+    let density = image
+        .cell_field("density")
+        .ok_or_else(|| bad("has no cell field named \"density\"".into()))?
+        .to_vec();
+    if let Some(e) = density.iter().position(|d| !(0.0..=1.0).contains(d)) {
+        return Err(bad(format!(
+            "density of element {e} is {}, outside [0, 1]",
+            density[e]
+        )));
+    }
+    let (compliance, displacements) = crate::analysis::solve_design(problem, &density)?;
+    let analysis = analyse_design(problem, &density, &displacements, &compliance);
+    let space = crate::optimize::design_space::DesignSpace::new(problem);
+    let result = AnalysisResult {
+        formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
+        design_file: design_path.to_path_buf(),
+        density_file: density_path.to_path_buf(),
+        compliance_nmm: problem
+            .load_cases
+            .iter()
+            .zip(&compliance)
+            .map(|(c, v)| c.weight * v)
+            .sum(),
+        load_cases: load_case_results(problem, &analysis),
+        volume_fraction: space.design_volume(&density) / space.design_count() as f64,
+        mass_g: problem.mass_g(&density),
+        max_displacement_mm: analysis.max_displacement_mm(),
+        safety_factor: analysis.safety_factor(),
+        material: material_summary(problem),
+    };
+    let output_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Output { path, source }
+    };
+    std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
+    let vti = out_dir.join("analysis.vti");
+    write_analysis_vti(&vti, problem, &density, &displacements, &analysis)
+        .map_err(output_error(&vti))?;
+    let json = out_dir.join("analysis.json");
+    write_atomically(&json, |w| {
+        serde_json::to_writer_pretty(&mut *w, &result)?;
+        std::io::Write::write_all(w, b"\n")
+    })
+    .map_err(output_error(&json))?;
+    Ok((result, analysis))
+}
+
+/// Each load case's weight with its analysis.
+fn load_case_results(problem: &Problem, analysis: &DesignAnalysis) -> Vec<LoadCaseResult> {
+    problem
+        .load_cases
+        .iter()
+        .zip(&analysis.load_cases)
+        .map(|(case, a)| LoadCaseResult {
+            weight: case.weight,
+            analysis: a.clone(),
+        })
+        .collect()
+}
+
+/// The material as used, for reports.
+pub fn material_summary(problem: &Problem) -> MaterialSummary {
+    let m = &problem.material;
+    MaterialSummary {
+        name: m.name.clone(),
+        youngs_modulus_mpa: m.youngs_modulus_mpa,
+        poisson_ratio: m.poisson_ratio,
+        density_g_cm3: m.density_g_cm3,
+        yield_strength_mpa: m.yield_strength_mpa,
+    }
+}
+
+/// Free, kept-solid and kept-empty element counts.
+pub fn element_counts(problem: &Problem) -> ElementCounts {
+    let count = |role| problem.element_roles.iter().filter(|&&r| r == role).count();
+    ElementCounts {
+        design: count(ElementRole::Design),
+        keep_solid: count(ElementRole::Solid),
+        keep_empty: count(ElementRole::Empty),
+    }
+}
+
+/// Writes the density with, per load case, the displacement (point vectors, mm) and the von
+/// Mises stress (cells, MPa), named after the case.
+pub fn write_analysis_vti(
+    path: &Path,
+    problem: &Problem,
+    density: &[f64],
+    displacements: &[Vec<f64>],
+    analysis: &DesignAnalysis,
+) -> std::io::Result<()> {
+    let grid = problem.grid;
+    let names: Vec<String> = problem
+        .load_cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| field_name(i, &case.name))
+        .collect();
+    let stress_names: Vec<String> = names.iter().map(|n| format!("von_mises_mpa_{n}")).collect();
+    let displacement_names: Vec<String> =
+        names.iter().map(|n| format!("displacement_mm_{n}")).collect();
+    let mut cells = vec![Field::scalar("density", density)];
+    cells.extend(
+        stress_names
+            .iter()
+            .zip(&analysis.von_mises_mpa)
+            .map(|(name, values)| Field::scalar(name, values)),
+    );
+    let points: Vec<Field> = displacement_names
+        .iter()
+        .zip(displacements)
+        .map(|(name, values)| Field::vector(name, values))
+        .collect();
+    write_atomically(path, |w| {
+        write_vti_fields(w, grid.elements, grid.element_size_mm, &cells, &points)
+    })
+}
+
+/// A VTK-safe field suffix for load case `index` called `name`: its letters, digits, `-` and
+/// `_`, with the case number first so that two names never collide.
+fn field_name(index: usize, name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{index}_{safe}")
 }
 
 /// What the user should know about a finished run.
 fn warnings(
     problem: &Problem,
     outcome: &Outcome,
+    analysis: &DesignAnalysis,
     dropped_islands: usize,
     dropped_volume_mm3: f64,
 ) -> Vec<String> {
-    let mut warnings = Vec::new();
+    let mut warnings = problem.warnings.clone();
+    for case in &analysis.load_cases {
+        if let Some(sf) = case.safety_factor
+            && sf < 1.0
+        {
+            warnings.push(format!(
+                "load case {:?}: safety factor {sf:.2} < 1, the part yields (max von Mises {:.1} MPa at {:?} mm)",
+                case.name, case.max_von_mises_mpa, case.max_von_mises_at_mm
+            ));
+        }
+    }
+    for ((case, &compliance), analysed) in problem
+        .load_cases
+        .iter()
+        .zip(&outcome.load_case_compliance_nmm)
+        .zip(&analysis.load_cases)
+    {
+        // 1 % slack: MMA approaches its constraints from either side within that.
+        if let Some(limit) = case.max_compliance_nmm
+            && compliance > 1.01 * limit
+        {
+            warnings.push(format!(
+                "load case {:?}: compliance {compliance:.4} N·mm exceeds its limit of {limit} N·mm",
+                case.name
+            ));
+        }
+        if let Some(limit) = case.max_displacement_mm
+            && analysed.max_displacement_mm > 1.01 * limit
+        {
+            warnings.push(format!(
+                "load case {:?}: displacement {:.4} mm exceeds its limit of {limit} mm",
+                case.name, analysed.max_displacement_mm
+            ));
+        }
+    }
     if outcome.solver.unconverged_solves > 0 {
         warnings.push(format!(
             "{} linear solves missed the residual tolerance (largest relative residual {:.2e})",

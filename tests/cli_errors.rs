@@ -242,7 +242,7 @@ fn forces_only_on_fixed_nodes() {
             "min_mm = [0.0, 0.0, 0.0], max_mm = [0.0, 4.0, 4.0]",
         ),
         "load_cases[0].loads[0].region",
-        "held in y by the supports",
+        "held by the supports",
     );
     rejects(
         &edit("force_n = [0.0, -10.0, 0.0]", "force_n = [0.0, 0.0, 0.0]"),

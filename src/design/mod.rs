@@ -5,12 +5,16 @@
 //! [`crate::Problem`] lives in [`validate`].
 
 pub mod error;
+mod loads;
 pub mod region;
+pub mod selection;
+pub mod stl_body;
 pub mod validate;
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use error::DesignError;
 pub use region::{Axis, Face, Region};
@@ -31,6 +35,12 @@ pub struct Design {
     /// What it must carry (at least one).
     #[serde(default)]
     pub load_cases: Vec<LoadCaseSpec>,
+    /// Regions that must stay solid (bosses, bolt eyes, mounting pads).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_solid: Vec<KeepRegion>,
+    /// Regions that must stay empty (clearances, shafts, bolt holes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_empty: Vec<KeepRegion>,
     /// Optimization settings.
     pub optimization: OptimizationSpec,
     /// Linear-solver settings (all optional).
@@ -150,17 +160,65 @@ pub struct Domain {
     pub elements: Option<[usize; 3]>,
 }
 
-/// Linear elastic isotropic material.
+/// The material: a library name such as `"PLA"` (see `formwerk materials`) or custom values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MaterialSpec {
+    /// A built-in material, by name.
+    Named(String),
+    /// Values given in the design file.
+    Custom(CustomMaterial),
+}
+
+impl<'de> Deserialize<'de> for MaterialSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Hand-written so that a bad table reports its own error (unknown key, missing field)
+        // instead of serde's "did not match any variant".
+        struct MaterialVisitor;
+        impl<'de> Visitor<'de> for MaterialVisitor {
+            type Value = MaterialSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a material name such as \"PLA\", or a table with youngs_modulus_mpa and poisson_ratio",
+                )
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<MaterialSpec, E> {
+                Ok(MaterialSpec::Named(name.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaterialSpec, A::Error> {
+                CustomMaterial::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(MaterialSpec::Custom)
+            }
+        }
+        deserializer.deserialize_any(MaterialVisitor)
+    }
+}
+
+/// Linear elastic isotropic material given by its values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MaterialSpec {
+pub struct CustomMaterial {
+    /// Name for reports (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Young's modulus in MPa.
     pub youngs_modulus_mpa: f64,
     /// Poisson's ratio, in (−1, 0.5).
     pub poisson_ratio: f64,
-    /// Density in g/cm³ (optional; gives the part's mass).
+    /// Density in g/cm³ (optional; gives the part's mass; needed for gravity and mass targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub density_g_cm3: Option<f64>,
+    /// Yield strength in MPa (optional; gives the safety factor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_strength_mpa: Option<f64>,
+}
+
+/// A region whose elements are held at a fixed density.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepRegion {
+    /// The elements (those whose centre lies in the region).
+    pub region: Region,
 }
 
 /// A support: the listed displacement components are zero on every node of the region.
@@ -190,37 +248,71 @@ pub struct LoadCaseSpec {
     /// The loads (at least one).
     #[serde(default)]
     pub loads: Vec<LoadSpec>,
+    /// With `objective = "min_mass"`: the largest compliance allowed for this case, N·mm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_compliance_nmm: Option<f64>,
+    /// With `objective = "min_mass"`: the largest displacement allowed for this case, mm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_displacement_mm: Option<f64>,
 }
 
 fn one() -> f64 {
     1.0
 }
 
-/// A force on a region: the total is shared equally by the region's nodes.
+/// One load; give exactly one of `force_n`, `pressure_mpa`, `torque_nmm`, `gravity_m_s2`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {
-    /// The nodes loaded.
-    pub region: Region,
-    /// Total force in newtons, [x, y, z].
-    pub force_n: [f64; 3],
+    /// The nodes loaded (every load but gravity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// Total force in newtons, [x, y, z], shared equally by the region's nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_n: Option<[f64; 3]>,
+    /// Pressure in MPa on a face region, pushing into the part (negative pulls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure_mpa: Option<f64>,
+    /// Torque in N·mm about `axis` (right-hand rule), as tangential nodal forces ∝ radius.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torque_nmm: Option<f64>,
+    /// Axis direction of a torque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axis: Option<[f64; 3]>,
+    /// A point on the torque axis, mm (default: the centroid of the region's nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center_mm: Option<[f64; 3]>,
+    /// Self-weight: gravitational acceleration in m/s², [x, y, z], e.g. [0, 0, -9.81].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gravity_m_s2: Option<[f64; 3]>,
 }
 
 /// Optimization settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizationSpec {
-    /// Share of the design space filled with material, in (0, 1].
-    pub volume_fraction: f64,
+    /// What to optimize: `"min_compliance"` (default) or `"min_mass"`.
+    #[serde(default)]
+    pub objective: ObjectiveKind,
+    /// Share of the design elements (those not kept solid or empty) filled with material, in
+    /// (0, 1]. For `min_mass`, the starting density (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_fraction: Option<f64>,
+    /// Target mass of the whole part in grams (instead of `volume_fraction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mass_target_g: Option<f64>,
+    /// Mirror planes through the domain centre, normal to these axes: `["x"]`, up to three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symmetry: Vec<Axis>,
     /// SIMP penalization exponent, in [1, 10] (default 3).
     #[serde(default = "default_penalization")]
     pub penalization: f64,
     /// Density-filter radius in mm (default 1.5 × element size); larger gives thicker members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_radius_mm: Option<f64>,
-    /// Update method: `"oc"` (default).
-    #[serde(default)]
-    pub optimizer: OptimizerKind,
+    /// Update method: `"oc"` or `"mma"` (default: OC for `min_compliance`, MMA for `min_mass`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerKind>,
     /// Largest change of a design variable per iteration, in (0, 1] (default 0.2).
     #[serde(default = "default_move_limit")]
     pub move_limit: f64,
@@ -252,6 +344,19 @@ pub enum OptimizerKind {
     /// Optimality criteria (top88/top3d).
     #[default]
     Oc,
+    /// Method of moving asymptotes (Svanberg 1987).
+    Mma,
+}
+
+/// What the optimization minimizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectiveKind {
+    /// The weighted compliance, at a given volume or mass.
+    #[default]
+    MinCompliance,
+    /// The mass, with each load case's compliance or displacement limited.
+    MinMass,
 }
 
 impl Design {

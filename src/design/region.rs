@@ -1,12 +1,13 @@
-//! Regions of the design domain: which nodes a support or load acts on.
-//!
-//! A region is closed: nodes on its boundary belong to it (to within 10⁻⁶ of an element size,
-//! so that coordinates written in millimetres hit grid nodes despite rounding).
+//! Regions of space as written in design files: faces, boxes, cylinders, spheres, points, STL
+//! bodies, surfaces of other regions, and unions. Where they are used (supports, loads,
+//! keep-solid, keep-empty) they become node and element sets through [`super::selection`].
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 /// A displacement direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Axis {
     /// x
@@ -46,7 +47,21 @@ pub enum Face {
     ZMax,
 }
 
-/// A closed region of space, in millimetres.
+impl Face {
+    /// The axis normal to the face and whether the face is at the upper end of it.
+    pub fn axis_and_side(self) -> (usize, bool) {
+        match self {
+            Self::XMin => (0, false),
+            Self::XMax => (0, true),
+            Self::YMin => (1, false),
+            Self::YMax => (1, true),
+            Self::ZMin => (2, false),
+            Self::ZMax => (2, true),
+        }
+    }
+}
+
+/// A region of space, in millimetres, exactly as written in a design file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Region {
@@ -60,45 +75,71 @@ pub enum Region {
         /// Upper corner in mm.
         max_mm: [f64; 3],
     },
+    /// A solid cylinder, or a tube when `inner_radius_mm` is given:
+    /// `{ cylinder = { center_mm = [..], axis = [0, 0, 1], radius_mm = 5, length_mm = 20 } }`.
+    Cylinder {
+        /// Midpoint of the axis segment, mm.
+        center_mm: [f64; 3],
+        /// Direction of the axis (any length but zero).
+        axis: [f64; 3],
+        /// Outer radius, mm.
+        radius_mm: f64,
+        /// Full length along the axis, mm.
+        length_mm: f64,
+        /// Inner radius of a tube, mm (default: solid cylinder).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inner_radius_mm: Option<f64>,
+    },
+    /// A ball: `{ sphere = { center_mm = [..], radius_mm = 4 } }`.
+    Sphere {
+        /// Centre, mm.
+        center_mm: [f64; 3],
+        /// Radius, mm.
+        radius_mm: f64,
+    },
+    /// The grid node nearest to a point: `{ point_mm = [x, y, z] }`.
+    PointMm([f64; 3]),
+    /// The inside of a closed triangle mesh, path relative to the design file:
+    /// `{ stl = "bodies/pipe.stl" }`.
+    Stl(PathBuf),
+    /// The boundary of another region inside the domain, e.g. the bore of a bolt hole:
+    /// `{ surface_of = { cylinder = { .. } } }`.
+    SurfaceOf(std::boxed::Box<Region>),
+    /// Everything in any of several regions: `{ union = [ {..}, {..} ] }`.
+    Union(Vec<Region>),
 }
 
 impl Region {
-    /// Whether `point` (mm) lies in the region, in a domain of size `domain_mm`, with tolerance `tol` (mm).
-    pub fn contains(&self, point: [f64; 3], domain_mm: [f64; 3], tol: f64) -> bool {
+    /// A short description for reports, e.g. `cylinder r=5 mm`.
+    pub fn describe(&self) -> String {
         match self {
-            Self::Face(face) => {
-                let (axis, at_max) = match face {
-                    Face::XMin => (0, false),
-                    Face::XMax => (0, true),
-                    Face::YMin => (1, false),
-                    Face::YMax => (1, true),
-                    Face::ZMin => (2, false),
-                    Face::ZMax => (2, true),
-                };
-                let plane = if at_max { domain_mm[axis] } else { 0.0 };
-                (point[axis] - plane).abs() <= tol
-            }
-            Self::Box { min_mm, max_mm } => {
-                (0..3).all(|a| point[a] >= min_mm[a] - tol && point[a] <= max_mm[a] + tol)
-            }
+            Self::Face(face) => format!("face {}", face_name(*face)),
+            Self::Box { min_mm, max_mm } => format!("box {min_mm:?}..{max_mm:?} mm"),
+            Self::Cylinder {
+                radius_mm,
+                length_mm,
+                inner_radius_mm,
+                ..
+            } => match inner_radius_mm {
+                Some(inner) => format!("tube r={inner}..{radius_mm} mm, length {length_mm} mm"),
+                None => format!("cylinder r={radius_mm} mm, length {length_mm} mm"),
+            },
+            Self::Sphere { radius_mm, .. } => format!("sphere r={radius_mm} mm"),
+            Self::PointMm(p) => format!("point {p:?} mm"),
+            Self::Stl(path) => format!("stl {}", path.display()),
+            Self::SurfaceOf(inner) => format!("surface of {}", inner.describe()),
+            Self::Union(parts) => format!("union of {}", parts.len()),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn faces_and_flat_boxes_are_closed() {
-        let domain = [10.0, 4.0, 2.0];
-        assert!(Region::Face(Face::XMax).contains([10.0, 1.0, 1.0], domain, 1e-9));
-        assert!(!Region::Face(Face::XMax).contains([9.5, 1.0, 1.0], domain, 1e-9));
-        let line = Region::Box {
-            min_mm: [10.0, 0.0, 0.0],
-            max_mm: [10.0, 0.0, 2.0],
-        };
-        assert!(line.contains([10.0, 0.0, 2.0], domain, 1e-9));
-        assert!(!line.contains([10.0, 0.5, 1.0], domain, 1e-9));
+fn face_name(face: Face) -> &'static str {
+    match face {
+        Face::XMin => "x_min",
+        Face::XMax => "x_max",
+        Face::YMin => "y_min",
+        Face::YMax => "y_max",
+        Face::ZMin => "z_min",
+        Face::ZMax => "z_max",
     }
 }

@@ -23,7 +23,7 @@ pub mod simplify;
 pub mod smooth;
 pub mod stl;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod three_mf;
 
 pub use check::{MeshReport, check_mesh};

@@ -1,19 +1,26 @@
-//! The optimization loop: minimize the weighted compliance `Σᵢ wᵢ fᵢᵀuᵢ` subject to
-//! `mean(ρ̃) ≤ V*`, with modified SIMP `E(ρ̃) = Emin + ρ̃ᵖ (E0 − Emin)` (Sigmund 2007) on the
-//! filtered density ρ̃ (top88/top3d structure: analyse, sensitivities, filter chain rule, OC).
+//! The optimization loop, SIMP on the filtered density ρ̃ with modified SIMP
+//! `E(ρ̃) = Emin + ρ̃ᵖ (E0 − Emin)` (Sigmund 2007), in the top88/top3d structure: analyse,
+//! sensitivities, filter chain rule, update.
+//!
+//! - `min_compliance`: minimize `Σᵢ wᵢ cᵢ` subject to `mean(ρ̃) ≤ V*` over the free elements, by
+//!   OC or MMA.
+//! - `min_mass`: minimize `mean(ρ̃)` over the free elements subject to `cᵢ ≤ c̄ᵢ` and
+//!   `max|uᵢ| ≤ δ̄ᵢ` per load case, by MMA.
 //!
 //! Each iteration lists its stages below; all state is visible in the loop.
 
 use std::time::Instant;
 
+use super::design_space::DesignSpace;
+use super::mma::{Mma, MmaParams};
 use super::oc::{OcParams, oc_update};
+use super::responses::Responses;
 use super::{
     IterationRecord, Observer, OptimizeError, Outcome, SolverStats, TerminationReason, Timings,
 };
-use crate::fem::{ElementStiffness, LinearSolver, SolveError, StiffnessOperator};
+use crate::fem::{ElementStiffness, LinearSolver};
 use crate::filter::DensityFilter;
-use crate::problem::{Optimizer, Problem};
-use crate::reduce;
+use crate::problem::{Objective, Optimizer, Problem};
 
 /// Runs the optimization of `problem`, reporting each iteration to `observer`.
 pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcome, OptimizeError> {
@@ -29,26 +36,17 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
     let mut solver =
         LinearSolver::new(grid, ke, &problem.fixed_dofs, &problem.solver).map_err(setup_error)?;
     let mut filter = DensityFilter::new(grid, opt.filter_radius_mm);
-    let Optimizer::Oc { move_limit } = opt.optimizer;
-    let oc = OcParams {
-        move_limit,
-        volume_fraction: opt.volume_fraction,
-    };
+    let space = DesignSpace::new(problem);
+    let mut update = Update::new(problem, &space);
 
-    let mut x = vec![opt.volume_fraction; n];
+    let mut x = space.initial(opt.volume_fraction);
     let mut x_new = vec![0.0; n];
     let mut x_phys = vec![0.0; n];
-    filter.apply(&x, &mut x_phys);
-    let mut displacements = vec![vec![0.0; grid.dof_count()]; problem.load_cases.len()];
-    let (mut stiffness, mut energies, mut dc, mut dv, mut filtered) = (
-        vec![0.0; n],
-        vec![0.0; n],
-        vec![0.0; n],
-        vec![0.0; n],
-        vec![0.0; n],
-    );
+    let mut scratch = vec![0.0; n];
+    space.physical(&filter, &x, &mut x_phys, &mut scratch);
+    let mut responses = Responses::new(problem);
+    let mut stiffness = vec![0.0; n];
     let mut analysed = x_phys.clone();
-    let mut case_compliance = vec![0.0; problem.load_cases.len()];
     let mut history = Vec::new();
     let mut timings = Timings::default();
     let mut stats = SolverStats {
@@ -60,6 +58,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         max_relative_residual: 0.0,
         unconverged_solves: 0,
     };
+    let mut first_compliance = None;
 
     let termination = loop {
         let iteration = history.len() + 1;
@@ -70,47 +69,50 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         let clock = Instant::now();
         solver.set_stiffness(&stiffness).map_err(solve_error)?;
         timings.solver_setup_s += clock.elapsed().as_secs_f64();
-        // 2. One solve per load case, warm-started from the previous design's displacement.
+        // 2. One solve per load case (and per displacement limit, its adjoint), warm-started.
         let clock = Instant::now();
-        let solves =
-            solve_load_cases(problem, &mut solver, &mut displacements).map_err(solve_error)?;
+        let solves = responses
+            .evaluate(problem, &mut solver, &x_phys)
+            .map_err(solve_error)?;
         timings.solve_s += clock.elapsed().as_secs_f64();
-        // 3. Compliance and its sensitivity with respect to the physical density.
-        let compliance = compliance_sensitivities(
-            problem,
-            solver.operator(),
-            &x_phys,
-            &displacements,
-            &mut energies,
-            &mut case_compliance,
-            &mut dc,
-        );
+        // 3. Objective, constraints and their sensitivities with respect to ρ̃.
+        let compliance: f64 = problem
+            .load_cases
+            .iter()
+            .zip(&responses.compliance)
+            .map(|(case, c)| case.weight * c)
+            .sum();
         if !compliance.is_finite() || compliance <= 0.0 {
             return Err(OptimizeError::BadCompliance {
                 iteration,
                 compliance,
             });
         }
-        // 4. Chain rule back through the density filter.
+        let reference = *first_compliance.get_or_insert(compliance);
+        let mut functions = update.functions(problem, &space, &x_phys, &responses, reference);
+        // 4. Chain rule back through the density filter (and the symmetry).
         let clock = Instant::now();
-        filter.apply_transpose(&dc, &mut filtered);
-        std::mem::swap(&mut dc, &mut filtered);
-        dv.fill(1.0);
-        filter.apply_transpose(&dv, &mut filtered);
-        std::mem::swap(&mut dv, &mut filtered);
+        for gradient in functions.gradients_mut() {
+            space.drop_passive(gradient);
+            filter.apply_transpose(gradient, &mut scratch);
+            gradient.copy_from_slice(&scratch);
+            space.symmetrize_gradient(gradient, &mut scratch);
+        }
         timings.filter_s += clock.elapsed().as_secs_f64();
         // 5. Update the design variables (and their physical density).
         let clock = Instant::now();
         analysed.copy_from_slice(&x_phys);
-        oc_update(&x, &dc, &dv, &filter, &oc, &mut x_new, &mut x_phys);
-        let change = reduce::max_map(n, |e| (x_new[e] - x[e]).abs());
+        update
+            .step(&x, &functions, &space, &filter, &mut x_new, &mut x_phys, &mut scratch)
+            .map_err(|message| OptimizeError::Update { iteration, message })?;
+        let change = space.max_change(&x_new, &x);
         std::mem::swap(&mut x, &mut x_new);
         timings.update_s += clock.elapsed().as_secs_f64();
         // 6. Record and observe.
         let record = IterationRecord {
             iter: iteration,
             compliance_nmm: compliance,
-            volume_fraction: reduce::sum(&x_phys) / n as f64,
+            volume_fraction: space.design_volume(&x_phys) / space.design_count() as f64,
             change,
             seconds: iteration_start.elapsed().as_secs_f64(),
             solver_iterations: solves.iter().map(|s| s.iterations).sum(),
@@ -138,10 +140,11 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
     timings.per_iteration_s = timings.total_s / history.len() as f64;
     let last = history.last().map_or(0.0, |r| r.compliance_nmm);
     Ok(Outcome {
-        volume_fraction: reduce::sum(&analysed) / n as f64,
+        volume_fraction: space.design_volume(&analysed) / space.design_count() as f64,
         density: analysed,
         compliance_nmm: last,
-        load_case_compliance_nmm: case_compliance,
+        load_case_compliance_nmm: responses.compliance.clone(),
+        displacements: responses.displacements,
         iterations: history.len(),
         termination,
         history,
@@ -151,7 +154,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
 }
 
 /// `stiffness[e] = (Emin + ρ̃ₑᵖ (E0 − Emin)) · h`: element modulus times edge length (N/mm).
-fn simp_stiffness(problem: &Problem, x_phys: &[f64], stiffness: &mut [f64]) {
+pub(crate) fn simp_stiffness(problem: &Problem, x_phys: &[f64], stiffness: &mut [f64]) {
     let e0 = problem.material.youngs_modulus_mpa;
     let emin = problem.min_youngs_modulus_mpa();
     let p = problem.optimization.penalization;
@@ -161,51 +164,190 @@ fn simp_stiffness(problem: &Problem, x_phys: &[f64], stiffness: &mut [f64]) {
     }
 }
 
-/// Solves every load case, each from its previous displacement.
-fn solve_load_cases(
-    problem: &Problem,
-    solver: &mut LinearSolver,
-    displacements: &mut [Vec<f64>],
-) -> Result<Vec<crate::fem::SolveInfo>, SolveError> {
-    problem
-        .load_cases
-        .iter()
-        .zip(displacements.iter_mut())
-        .map(|(case, u)| solver.solve(&case.forces_n, u))
-        .collect()
+/// The values an update needs: objective and constraints (`gᵢ ≤ 0`), gradients with respect to
+/// ρ̃ until step 4 turns them into gradients with respect to the design variables.
+struct Functions {
+    objective: f64,
+    objective_gradient: Vec<f64>,
+    constraints: Vec<f64>,
+    constraint_gradients: Vec<Vec<f64>>,
 }
 
-/// Weighted compliance `c = Σᵢ wᵢ Σₑ Eₑ h uₑᵀK̂uₑ` and `∂c/∂ρ̃ₑ = −Σᵢ wᵢ p ρ̃ₑᵖ⁻¹ (E0 − Emin) h uₑᵀK̂uₑ`
-/// (top3d's `ce`, `c`, `dc`); per-case compliances go to `case_compliance`.
-fn compliance_sensitivities(
-    problem: &Problem,
-    operator: &StiffnessOperator,
-    x_phys: &[f64],
-    displacements: &[Vec<f64>],
-    energies: &mut [f64],
-    case_compliance: &mut [f64],
-    dc: &mut [f64],
-) -> f64 {
-    let e0 = problem.material.youngs_modulus_mpa;
-    let emin = problem.min_youngs_modulus_mpa();
-    let p = problem.optimization.penalization;
-    let h = problem.grid.element_size_mm;
-    dc.fill(0.0);
-    let mut total = 0.0;
-    for ((case, u), case_c) in problem
-        .load_cases
-        .iter()
-        .zip(displacements)
-        .zip(case_compliance.iter_mut())
-    {
-        operator.element_energies(u, energies);
-        *case_c = reduce::sum_map(x_phys.len(), |e| {
-            (emin + x_phys[e].powf(p) * (e0 - emin)) * h * energies[e]
-        });
-        total += case.weight * *case_c;
-        for ((d, &rho), &ce) in dc.iter_mut().zip(x_phys).zip(energies.iter()) {
-            *d -= case.weight * p * rho.powf(p - 1.0) * (e0 - emin) * h * ce;
+impl Functions {
+    fn gradients_mut(&mut self) -> impl Iterator<Item = &mut Vec<f64>> {
+        std::iter::once(&mut self.objective_gradient).chain(self.constraint_gradients.iter_mut())
+    }
+}
+
+/// The update method with its state.
+enum Update {
+    Oc(OcParams),
+    Mma {
+        mma: Box<Mma>,
+        x_min: Vec<f64>,
+        x_max: Vec<f64>,
+    },
+}
+
+impl Update {
+    fn new(problem: &Problem, space: &DesignSpace) -> Self {
+        let opt = &problem.optimization;
+        match opt.optimizer {
+            Optimizer::Oc { move_limit } => Self::Oc(OcParams {
+                move_limit,
+                volume_fraction: opt.volume_fraction,
+            }),
+            Optimizer::Mma { move_limit } => {
+                let constraints = match opt.objective {
+                    Objective::MinCompliance => 1,
+                    Objective::MinMass => problem
+                        .load_cases
+                        .iter()
+                        .map(|c| {
+                            usize::from(c.max_compliance_nmm.is_some())
+                                + usize::from(c.max_displacement_mm.is_some())
+                        })
+                        .sum(),
+                };
+                let (x_min, x_max) = space.bounds();
+                let params = MmaParams {
+                    move_limit,
+                    ..MmaParams::default()
+                };
+                Self::Mma {
+                    mma: Box::new(Mma::new(x_min.len(), constraints, params)),
+                    x_min,
+                    x_max,
+                }
+            }
         }
     }
-    total
+
+    /// Objective and constraints of the problem at `x_phys`, in the scaling the method wants.
+    fn functions(
+        &self,
+        problem: &Problem,
+        space: &DesignSpace,
+        x_phys: &[f64],
+        responses: &Responses,
+        first_compliance: f64,
+    ) -> Functions {
+        let n = x_phys.len();
+        let cases = &problem.load_cases;
+        let weighted_gradient = || {
+            let mut gradient = vec![0.0; n];
+            for (case, g) in cases.iter().zip(&responses.compliance_gradient) {
+                for (total, gi) in gradient.iter_mut().zip(g) {
+                    *total += case.weight * gi;
+                }
+            }
+            gradient
+        };
+        let design = space.design_count() as f64;
+        // Mean density of the free elements and its gradient.
+        let volume = space.design_volume(x_phys) / design;
+        let volume_gradient = vec![1.0 / design; n];
+        let compliance: f64 = cases
+            .iter()
+            .zip(&responses.compliance)
+            .map(|(case, c)| case.weight * c)
+            .sum();
+        match (self, problem.optimization.objective) {
+            (Self::Oc(_), _) => Functions {
+                objective: compliance,
+                objective_gradient: weighted_gradient(),
+                constraints: Vec::new(),
+                // OC's volume sensitivity: ones, as top88/top3d.
+                constraint_gradients: vec![vec![1.0; n]],
+            },
+            (Self::Mma { .. }, Objective::MinCompliance) => {
+                // Svanberg's advice: an objective of order 1–100; the compliance falls by orders
+                // of magnitude, so it is scaled by its first value.
+                let scale = 10.0 / first_compliance;
+                let target = problem.optimization.volume_fraction;
+                Functions {
+                    objective: scale * compliance,
+                    objective_gradient: weighted_gradient().iter().map(|g| scale * g).collect(),
+                    constraints: vec![volume / target - 1.0],
+                    constraint_gradients: vec![volume_gradient.iter().map(|g| g / target).collect()],
+                }
+            }
+            (Self::Mma { .. }, Objective::MinMass) => {
+                let mut constraints = Vec::new();
+                let mut constraint_gradients = Vec::new();
+                for (i, case) in cases.iter().enumerate() {
+                    if let Some(limit) = case.max_compliance_nmm {
+                        constraints.push(responses.compliance[i] / limit - 1.0);
+                        constraint_gradients.push(
+                            responses.compliance_gradient[i]
+                                .iter()
+                                .map(|g| g / limit)
+                                .collect(),
+                        );
+                    }
+                    if let (Some(limit), Some(gradient)) =
+                        (case.max_displacement_mm, &responses.displacement_gradient[i])
+                    {
+                        constraints.push(responses.max_displacement[i] / limit - 1.0);
+                        constraint_gradients.push(gradient.iter().map(|g| g / limit).collect());
+                    }
+                }
+                Functions {
+                    objective: 10.0 * volume,
+                    objective_gradient: volume_gradient.iter().map(|g| 10.0 * g).collect(),
+                    constraints,
+                    constraint_gradients,
+                }
+            }
+        }
+    }
+
+    /// Computes the next design `x_new` and its physical density.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        x: &[f64],
+        functions: &Functions,
+        space: &DesignSpace,
+        filter: &DensityFilter,
+        x_new: &mut [f64],
+        x_phys: &mut [f64],
+        scratch: &mut [f64],
+    ) -> Result<(), String> {
+        match self {
+            Self::Oc(params) => {
+                oc_update(
+                    x,
+                    &functions.objective_gradient,
+                    &functions.constraint_gradients[0],
+                    space,
+                    filter,
+                    params,
+                    x_new,
+                    x_phys,
+                    scratch,
+                );
+            }
+            Self::Mma { mma, x_min, x_max } => {
+                let gradients: Vec<&[f64]> = functions
+                    .constraint_gradients
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect();
+                mma.update(
+                    x,
+                    functions.objective,
+                    &functions.objective_gradient,
+                    &functions.constraints,
+                    &gradients,
+                    x_min,
+                    x_max,
+                    x_new,
+                )
+                .map_err(|e| e.to_string())?;
+                space.physical(filter, x_new, x_phys, scratch);
+            }
+        }
+        Ok(())
+    }
 }

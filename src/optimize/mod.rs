@@ -1,13 +1,19 @@
-//! Compliance minimization by SIMP: the loop ([`driver`]), its update ([`oc`]) and its records.
+//! Topology optimization by SIMP: the loop ([`driver`]), the design space with its passive
+//! elements and symmetry ([`design_space`]), the structural responses ([`responses`]), the
+//! updates ([`oc`], [`mma`]) and the records.
 //!
 //! argmin's `Executor` is not used for the loop: it owns iteration and state, keeps several copies
 //! of the design vector, and would hide the stages (filter → solve per load case → sensitivities →
-//! chain rule → update) that [`driver::optimize`] lists explicitly. The OC update keeps the
-//! classic bisection (not argmin's `BrentRoot`) because reproducing the classic codes exactly
-//! requires the same λ sequence.
+//! chain rule → update) that [`driver::optimize`] lists explicitly. MMA is an argmin `Solver`
+//! ([`mma::MmaSolver`]) for library users with their own constrained problems; the loop calls
+//! the same update directly. The OC update keeps the classic bisection (not argmin's
+//! `BrentRoot`) because reproducing the classic codes exactly requires the same λ sequence.
 
+pub mod design_space;
 pub mod driver;
+pub mod mma;
 pub mod oc;
+pub mod responses;
 
 pub use driver::optimize;
 
@@ -20,7 +26,7 @@ pub struct IterationRecord {
     pub iter: usize,
     /// Weighted compliance of the design analysed in this iteration, N·mm.
     pub compliance_nmm: f64,
-    /// Mean physical density after this iteration's update.
+    /// Mean physical density of the free elements after this iteration's update.
     pub volume_fraction: f64,
     /// Largest change of a design variable in this iteration.
     pub change: f64,
@@ -88,7 +94,9 @@ pub struct Outcome {
     pub compliance_nmm: f64,
     /// Compliance of each load case for `density`, N·mm.
     pub load_case_compliance_nmm: Vec<f64>,
-    /// Mean of `density`.
+    /// Displacements (mm, one per DOF) of each load case for `density`.
+    pub displacements: Vec<Vec<f64>>,
+    /// Mean of `density` over the free elements.
     pub volume_fraction: f64,
     /// Design iterations run.
     pub iterations: usize,
@@ -126,6 +134,14 @@ pub enum OptimizeError {
         iteration: usize,
         /// The solver failure.
         source: SolveError,
+    },
+    /// The design update failed.
+    #[error("iteration {iteration}: design update failed: {message}")]
+    Update {
+        /// Design iteration.
+        iteration: usize,
+        /// What went wrong.
+        message: String,
     },
     /// The compliance is not finite or not positive.
     #[error("iteration {iteration}: compliance is {compliance} (loads must act on the structure)")]

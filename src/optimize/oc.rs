@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::design_space::DesignSpace;
 use crate::filter::DensityFilter;
 
 /// Settings of the OC update.
@@ -14,7 +15,7 @@ use crate::filter::DensityFilter;
 pub struct OcParams {
     /// Largest change of a design variable per iteration (classic: 0.2).
     pub move_limit: f64,
-    /// Target mean physical density.
+    /// Target mean physical density of the free elements.
     pub volume_fraction: f64,
 }
 
@@ -27,18 +28,23 @@ pub struct OcInfo {
     pub bisection_steps: usize,
 }
 
-/// Computes `x_new` and its physical (filtered) density `x_phys` from `x` and the filtered
-/// sensitivities `dc` (≤ 0) and `dv` (> 0).
+/// Computes `x_new` and its physical density `x_phys` from `x` and the filtered sensitivities
+/// `dc` and `dv` (> 0); passive variables keep their values. A positive `dc` (possible under
+/// self-weight) is treated as zero: OC's fixed point needs a descent direction, and such an
+/// element gets less material, which is where the gradient points.
+#[allow(clippy::too_many_arguments)]
 pub fn oc_update(
     x: &[f64],
     dc: &[f64],
     dv: &[f64],
+    space: &DesignSpace,
     filter: &DensityFilter,
     params: &OcParams,
     x_new: &mut [f64],
     x_phys: &mut [f64],
+    scratch: &mut [f64],
 ) -> OcInfo {
-    let target = params.volume_fraction * x.len() as f64;
+    let target = params.volume_fraction * space.design_count() as f64;
     let (mut l1, mut l2) = (0.0f64, 1e9f64);
     let mut bisection_steps = 0;
     while (l2 - l1) / (l1 + l2) > 1e-3 {
@@ -46,9 +52,13 @@ pub fn oc_update(
         x_new
             .par_iter_mut()
             .enumerate()
-            .for_each(|(e, xn)| *xn = oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit));
-        filter.apply(x_new, x_phys);
-        if crate::reduce::sum(x_phys) > target {
+            .for_each(|(e, xn)| {
+                *xn = space
+                    .fixed_value(e)
+                    .unwrap_or_else(|| oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit))
+            });
+        space.physical(filter, x_new, x_phys, scratch);
+        if space.design_volume(x_phys) > target {
             l1 = lambda;
         } else {
             l2 = lambda;
@@ -64,7 +74,7 @@ pub fn oc_update(
 /// The OC fixed-point step for one variable, within the move limit and [0, 1].
 #[inline]
 fn oc_candidate(x: f64, dc: f64, dv: f64, lambda: f64, move_limit: f64) -> f64 {
-    let step = x * (-dc / dv / lambda).sqrt();
+    let step = x * ((-dc).max(0.0) / dv / lambda).sqrt();
     // Same nesting as the classic codes: max(0, max(x − m, min(1, min(x + m, step)))).
     0f64.max((x - move_limit).max(1f64.min((x + move_limit).min(step))))
 }
@@ -73,6 +83,7 @@ fn oc_candidate(x: f64, dc: f64, dv: f64, lambda: f64, move_limit: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::grid::Grid;
+    use crate::problem::ElementRole;
 
     #[test]
     fn candidate_respects_move_limit_and_bounds() {
@@ -99,7 +110,19 @@ mod tests {
             move_limit: 0.2,
             volume_fraction: 0.3,
         };
-        let info = oc_update(&x, &dc, &dv, &filter, &params, &mut x_new, &mut x_phys);
+        let space = DesignSpace::from_parts(grid, vec![ElementRole::Design; n], [false; 3]);
+        let mut scratch = vec![0.0; n];
+        let info = oc_update(
+            &x,
+            &dc,
+            &dv,
+            &space,
+            &filter,
+            &params,
+            &mut x_new,
+            &mut x_phys,
+            &mut scratch,
+        );
         let volume = x_phys.iter().sum::<f64>() / n as f64;
         // The bisection stops at a relative λ interval of 1e-3, so the volume is met to ~1e-3.
         assert!((volume - 0.3).abs() < 2e-3, "volume {volume}");

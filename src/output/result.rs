@@ -3,19 +3,49 @@
 
 use serde::Serialize;
 
+use crate::analysis::LoadCaseAnalysis;
 use crate::design::Design;
 use crate::mesh::{MeshReport, Part};
 use crate::optimize::{IterationRecord, SolverStats, TerminationReason, Timings};
+use crate::problem::RegionReport;
 
-/// Compliance of one load case.
+/// One load case of the final design: its weight, compliance, displacement and stress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadCaseResult {
-    /// Name of the case.
-    pub name: String,
     /// Its weight in the objective.
     pub weight: f64,
-    /// Its compliance for the final design, N·mm.
-    pub compliance_nmm: f64,
+    /// Compliance, displacement, stress and safety factor.
+    #[serde(flatten)]
+    pub analysis: LoadCaseAnalysis,
+}
+
+/// The material as used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaterialSummary {
+    /// Library or given name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Young's modulus, MPa.
+    pub youngs_modulus_mpa: f64,
+    /// Poisson's ratio.
+    pub poisson_ratio: f64,
+    /// Density, g/cm³.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub density_g_cm3: Option<f64>,
+    /// Yield strength, MPa.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yield_strength_mpa: Option<f64>,
+}
+
+/// How the elements were used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ElementCounts {
+    /// Free for the optimizer.
+    pub design: usize,
+    /// Held solid by `keep_solid`.
+    pub keep_solid: usize,
+    /// Held empty by `keep_empty`.
+    pub keep_empty: usize,
 }
 
 /// The content of `result.json`.
@@ -35,15 +65,28 @@ pub struct RunResult {
     pub converged: bool,
     /// Why the run stopped.
     pub termination: TerminationReason,
-    /// Weighted compliance of the final design, N·mm.
+    /// Weighted compliance of the final design (the objective of `min_compliance`),
+    /// `Σ weight · compliance` over the load cases, N·mm.
     pub compliance_nmm: f64,
     /// Per load case.
     pub load_cases: Vec<LoadCaseResult>,
-    /// Mean physical density of the final design.
+    /// Mean physical density of the final design over the free elements.
     pub volume_fraction: f64,
-    /// Mass of the final design in grams (when the material density is given).
+    /// Mass of the final design in grams, keep-solid regions included (when the material
+    /// density is known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mass_g: Option<f64>,
+    /// Largest displacement over the load cases, mm.
+    pub max_displacement_mm: f64,
+    /// Smallest safety factor over the load cases (when the yield strength is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_factor: Option<f64>,
+    /// The material as used.
+    pub material: MaterialSummary,
+    /// Free, kept-solid and kept-empty elements.
+    pub element_counts: ElementCounts,
+    /// What each region of the design selected.
+    pub regions: Vec<RegionReport>,
     /// Per-iteration history.
     pub history: Vec<IterationRecord>,
     /// Time per stage.

@@ -8,13 +8,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use formwerk::analysis::DesignAnalysis;
 use formwerk::bench::{BenchCase, BenchReport, parse_size, stream_triad_gb_s};
 use formwerk::fem::{ElementStiffness, LinearSolver};
 use formwerk::mesh::check_mesh;
 use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
-use formwerk::analysis::DesignAnalysis;
 use formwerk::run::{analyze_density, load_problem, run_problem};
 
 const EXAMPLES: &str = "\
@@ -486,14 +486,13 @@ fn analyze(design: &Path, density: &Path, out: Option<PathBuf>) -> Result<(), Fa
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    let (result, analysis) =
-        analyze_density(design, &problem, density, &out_dir).map_err(|e| {
-            if e.is_input_error() {
-                Failure::Input(e.into())
-            } else {
-                Failure::Internal(e.into())
-            }
-        })?;
+    let (result, analysis) = analyze_density(design, &problem, density, &out_dir).map_err(|e| {
+        if e.is_input_error() {
+            Failure::Input(e.into())
+        } else {
+            Failure::Internal(e.into())
+        }
+    })?;
     println!(
         "{}: compliance {:.6} N·mm, volume fraction {:.4}{}",
         problem.name,
@@ -504,10 +503,7 @@ fn analyze(design: &Path, density: &Path, out: Option<PathBuf>) -> Result<(), Fa
             .map_or(String::new(), |m| format!(", mass {m:.2} g"))
     );
     print_analysis(&analysis);
-    println!(
-        "results in {}",
-        out_dir.join("analysis.json").display()
-    );
+    println!("results in {}", out_dir.join("analysis.json").display());
     Ok(())
 }
 
@@ -540,7 +536,9 @@ fn materials(json: bool) -> Result<(), Failure> {
         println!("  {}: {}", m.name, m.source);
     }
     println!();
-    println!("Use one with `material = \"PLA\"`, or give youngs_modulus_mpa, poisson_ratio, density_g_cm3 and yield_strength_mpa in a [material] table.");
+    println!(
+        "Use one with `material = \"PLA\"`, or give youngs_modulus_mpa, poisson_ratio, density_g_cm3 and yield_strength_mpa in a [material] table."
+    );
     Ok(())
 }
 

@@ -128,7 +128,11 @@ mod tests {
             assert!(m.density_g_cm3 > 0.5 && m.density_g_cm3 < 9.0);
             assert!(m.yield_strength_mpa > 10.0 && m.yield_strength_mpa < 1500.0);
             assert!(!m.source.is_empty());
-            assert!(LIBRARY[..i].iter().all(|o| !o.name.eq_ignore_ascii_case(m.name)));
+            assert!(
+                LIBRARY[..i]
+                    .iter()
+                    .all(|o| !o.name.eq_ignore_ascii_case(m.name))
+            );
         }
         assert_eq!(find("pla").map(|m| m.name), Some("PLA"));
         assert!(find("unobtainium").is_none());

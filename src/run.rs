@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use crate::analysis::{DesignAnalysis, analyse_design};
 use crate::design::{Design, DesignError, MeshFormat};
 use crate::mesh::three_mf::write_3mf;
 use crate::mesh::{MeshReport, make_part, stl::write_binary_stl};
@@ -15,8 +16,9 @@ use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optim
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
-use crate::analysis::{DesignAnalysis, analyse_design};
-use crate::output::result::{ElementCounts, LoadCaseResult, MaterialSummary, MeshSummary, RunResult};
+use crate::output::result::{
+    ElementCounts, LoadCaseResult, MaterialSummary, MeshSummary, RunResult,
+};
 use crate::output::vtk::{Field, write_vti_fields};
 use crate::problem::{ElementRole, Problem};
 
@@ -111,8 +113,14 @@ pub fn run_problem(
     );
 
     let vti = out_dir.join("density.vti");
-    write_analysis_vti(&vti, problem, &outcome.density, &outcome.displacements, &analysis)
-        .map_err(output_error(&vti))?;
+    write_analysis_vti(
+        &vti,
+        problem,
+        &outcome.density,
+        &outcome.displacements,
+        &analysis,
+    )
+    .map_err(output_error(&vti))?;
     let svg = out_dir.join("convergence.svg");
     let iterations: Vec<usize> = outcome.history.iter().map(|r| r.iter).collect();
     let compliance: Vec<f64> = outcome.history.iter().map(|r| r.compliance_nmm).collect();
@@ -234,7 +242,8 @@ pub fn analyze_density(
         path: density_path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(density_path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let text =
+        std::fs::read_to_string(density_path).map_err(|e| bad(format!("cannot read: {e}")))?;
     let image = crate::output::vtk::read_vti(&text).map_err(|e| bad(e.to_string()))?;
     let grid = problem.grid;
     if image.elements != grid.elements
@@ -344,8 +353,10 @@ pub fn write_analysis_vti(
         .map(|(i, case)| field_name(i, &case.name))
         .collect();
     let stress_names: Vec<String> = names.iter().map(|n| format!("von_mises_mpa_{n}")).collect();
-    let displacement_names: Vec<String> =
-        names.iter().map(|n| format!("displacement_mm_{n}")).collect();
+    let displacement_names: Vec<String> = names
+        .iter()
+        .map(|n| format!("displacement_mm_{n}"))
+        .collect();
     let mut cells = vec![Field::scalar("density", density)];
     cells.extend(
         stress_names

@@ -76,7 +76,8 @@ pub(super) fn load_cases(
         for (l, load) in spec.loads.iter().enumerate() {
             let key = format!("{key}.loads[{l}]");
             if let Some(g) = load.gravity_m_s2 {
-                let weight = self_weight(load, g, context).map_err(|(k, m)| (key.clone() + &k, m))?;
+                let weight =
+                    self_weight(load, g, context).map_err(|(k, m)| (key.clone() + &k, m))?;
                 let total = self_weight_n.get_or_insert([0.0; 3]);
                 for a in 0..3 {
                     total[a] += weight[a];
@@ -183,8 +184,15 @@ fn nodal_forces(
                 format!("{c:?} must be three finite coordinates (mm)"),
             ));
         }
-        torque_forces(torque, axis.map(|a| a / norm), load.center_mm, nodes, grid, forces)
-            .map_err(|m| (".region".into(), m))?;
+        torque_forces(
+            torque,
+            axis.map(|a| a / norm),
+            load.center_mm,
+            nodes,
+            grid,
+            forces,
+        )
+        .map_err(|m| (".region".into(), m))?;
     }
     Ok(())
 }
@@ -262,7 +270,10 @@ fn torque_forces(
             std::array::from_fn(|a| d[a] - along * axis[a])
         })
         .collect();
-    let polar: f64 = offsets.iter().map(|r| r.iter().map(|x| x * x).sum::<f64>()).sum();
+    let polar: f64 = offsets
+        .iter()
+        .map(|r| r.iter().map(|x| x * x).sum::<f64>())
+        .sum();
     if polar <= 1e-12 * grid.element_size_mm * grid.element_size_mm {
         return Err("every node of the region lies on the torque axis, so it cannot carry a torque; use a region around the axis".into());
     }

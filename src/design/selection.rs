@@ -107,8 +107,7 @@ impl Resolver {
                 positive(*radius_mm).map_err(|m| (".cylinder.radius_mm".into(), m))?;
                 positive(*length_mm).map_err(|m| (".cylinder.length_mm".into(), m))?;
                 let inner_radius = inner_radius_mm.unwrap_or(0.0);
-                if !(inner_radius.is_finite() && inner_radius >= 0.0 && inner_radius < *radius_mm)
-                {
+                if !(inner_radius.is_finite() && inner_radius >= 0.0 && inner_radius < *radius_mm) {
                     return err(
                         ".cylinder.inner_radius_mm",
                         format!("{inner_radius} must lie in [0, radius_mm = {radius_mm}) mm"),
@@ -139,7 +138,8 @@ impl Resolver {
                 if let Some(body) = self.bodies.get(&full) {
                     return Ok(Shape::Body(body.clone()));
                 }
-                let body = Arc::new(StlBody::load(&full).map_err(|e| (".stl".into(), e.to_string()))?);
+                let body =
+                    Arc::new(StlBody::load(&full).map_err(|e| (".stl".into(), e.to_string()))?);
                 self.bodies.insert(full, body.clone());
                 Ok(Shape::Body(body))
             }
@@ -351,7 +351,9 @@ mod tests {
             region: Region,
         }
         let w: Wrapper = toml::from_str(text).expect("region parses");
-        Resolver::new(Path::new(".")).resolve(&w.region).expect("valid")
+        Resolver::new(Path::new("."))
+            .resolve(&w.region)
+            .expect("valid")
     }
 
     fn count(flags: &[bool]) -> usize {
@@ -361,8 +363,9 @@ mod tests {
     #[test]
     fn cylinder_and_tube_select_by_centre() {
         let grid = Grid::new([10, 10, 4], 1.0);
-        let rod =
-            shape("region = { cylinder = { center_mm = [5, 5, 2], axis = [0, 0, 2], radius_mm = 2, length_mm = 4 } }");
+        let rod = shape(
+            "region = { cylinder = { center_mm = [5, 5, 2], axis = [0, 0, 2], radius_mm = 2, length_mm = 4 } }",
+        );
         // Element centres (i+½, j+½) within 2 of (5, 5): 12 per layer.
         assert_eq!(count(&rod.elements(&grid)), 12 * 4);
         let tube = shape(
@@ -387,18 +390,16 @@ mod tests {
         let face = shape("region = { face = \"z_max\" }");
         assert_eq!(count(&face.elements(&grid)), 36);
         assert_eq!(count(&face.nodes(&grid)), 49);
-        let union = shape(
-            "region = { union = [ { face = \"z_max\" }, { point_mm = [0, 0, 0] } ] }",
-        );
+        let union =
+            shape("region = { union = [ { face = \"z_max\" }, { point_mm = [0, 0, 0] } ] }");
         assert_eq!(count(&union.nodes(&grid)), 50);
     }
 
     #[test]
     fn surface_of_a_hole_is_the_ring_of_material_around_it() {
         let grid = Grid::new([6, 6, 2], 1.0);
-        let hole = shape(
-            "region = { surface_of = { box = { min_mm = [2, 2, 0], max_mm = [4, 4, 2] } } }",
-        );
+        let hole =
+            shape("region = { surface_of = { box = { min_mm = [2, 2, 0], max_mm = [4, 4, 2] } } }");
         // The 2×2 hole's nodes shared with outside elements: the 8 boundary nodes of the
         // 3×3 node square, on 3 node layers.
         assert_eq!(count(&hole.nodes(&grid)), 8 * 3);
@@ -413,17 +414,34 @@ mod tests {
             region: Region,
         }
         let cases = [
-            ("region = { cylinder = { center_mm = [0, 0, 0], axis = [0, 0, 0], radius_mm = 1, length_mm = 1 } }", ".cylinder.axis"),
-            ("region = { cylinder = { center_mm = [0, 0, 0], axis = [0, 0, 1], radius_mm = 1, length_mm = 1, inner_radius_mm = 2 } }", ".cylinder.inner_radius_mm"),
-            ("region = { sphere = { center_mm = [0, 0, 0], radius_mm = -1 } }", ".sphere.radius_mm"),
+            (
+                "region = { cylinder = { center_mm = [0, 0, 0], axis = [0, 0, 0], radius_mm = 1, length_mm = 1 } }",
+                ".cylinder.axis",
+            ),
+            (
+                "region = { cylinder = { center_mm = [0, 0, 0], axis = [0, 0, 1], radius_mm = 1, length_mm = 1, inner_radius_mm = 2 } }",
+                ".cylinder.inner_radius_mm",
+            ),
+            (
+                "region = { sphere = { center_mm = [0, 0, 0], radius_mm = -1 } }",
+                ".sphere.radius_mm",
+            ),
             ("region = { union = [] }", ".union"),
-            ("region = { surface_of = { face = \"x_min\" } }", ".surface_of"),
-            ("region = { union = [ { sphere = { center_mm = [0, 0, 0], radius_mm = 0 } } ] }", ".union[0].sphere.radius_mm"),
+            (
+                "region = { surface_of = { face = \"x_min\" } }",
+                ".surface_of",
+            ),
+            (
+                "region = { union = [ { sphere = { center_mm = [0, 0, 0], radius_mm = 0 } } ] }",
+                ".union[0].sphere.radius_mm",
+            ),
             ("region = { stl = \"does/not/exist.stl\" }", ".stl"),
         ];
         for (text, key) in cases {
             let w: Wrapper = toml::from_str(text).expect(text);
-            let (k, message) = Resolver::new(Path::new(".")).resolve(&w.region).expect_err(text);
+            let (k, message) = Resolver::new(Path::new("."))
+                .resolve(&w.region)
+                .expect_err(text);
             assert_eq!(k, key, "{text}: {message}");
         }
     }

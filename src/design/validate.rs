@@ -142,11 +142,9 @@ impl Design {
             node_has_material: &node_has_material,
             material: &material,
         };
-        let load_cases = load_cases(
-            &self.load_cases,
-            &context,
-            &mut |region, key| regions.nodes(region, key, &grid),
-        )
+        let load_cases = load_cases(&self.load_cases, &context, &mut |region, key| {
+            regions.nodes(region, key, &grid)
+        })
         .map_err(|(key, m)| invalid(&key, m))?;
         let optimization = self
             .optimization(&grid, &material, &element_roles, &load_cases)
@@ -385,7 +383,8 @@ impl Design {
             (&self.keep_empty, "keep_empty", ElementRole::Empty),
         ] {
             for (i, keep) in list.iter().enumerate() {
-                let selected = regions.elements(&keep.region, format!("{name}[{i}].region"), grid)?;
+                let selected =
+                    regions.elements(&keep.region, format!("{name}[{i}].region"), grid)?;
                 for (r, s) in roles.iter_mut().zip(selected) {
                     if s {
                         *r = role;
@@ -496,7 +495,8 @@ impl Design {
             (Objective::MinCompliance, None, None) => {
                 return Err((
                     "optimization",
-                    "give volume_fraction (share of the design space, 0 to 1) or mass_target_g".into(),
+                    "give volume_fraction (share of the design space, 0 to 1) or mass_target_g"
+                        .into(),
                 ));
             }
         };
@@ -595,7 +595,10 @@ fn mass_target_fraction(
     roles: &[ElementRole],
 ) -> Result<f64, String> {
     let Some(density) = material.density_g_cm3 else {
-        return Err("needs the material density: use a library material or set material.density_g_cm3".into());
+        return Err(
+            "needs the material density: use a library material or set material.density_g_cm3"
+                .into(),
+        );
     };
     if !(mass_g.is_finite() && mass_g > 0.0) {
         return Err(format!("{mass_g} must be a positive mass in grams"));

@@ -91,7 +91,13 @@ impl DesignSpace {
     }
 
     /// The physical density of design `x`: filtered, symmetrized, passive values imposed.
-    pub fn physical(&self, filter: &DensityFilter, x: &[f64], x_phys: &mut [f64], scratch: &mut [f64]) {
+    pub fn physical(
+        &self,
+        filter: &DensityFilter,
+        x: &[f64],
+        x_phys: &mut [f64],
+        scratch: &mut [f64],
+    ) {
         filter.apply(x, x_phys);
         if self.is_symmetric() {
             self.symmetrize(x_phys, scratch);

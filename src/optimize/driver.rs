@@ -103,7 +103,15 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         let clock = Instant::now();
         analysed.copy_from_slice(&x_phys);
         update
-            .step(&x, &functions, &space, &filter, &mut x_new, &mut x_phys, &mut scratch)
+            .step(
+                &x,
+                &functions,
+                &space,
+                &filter,
+                &mut x_new,
+                &mut x_phys,
+                &mut scratch,
+            )
             .map_err(|message| OptimizeError::Update { iteration, message })?;
         let change = space.max_change(&x_new, &x);
         std::mem::swap(&mut x, &mut x_new);
@@ -269,7 +277,9 @@ impl Update {
                     objective: scale * compliance,
                     objective_gradient: weighted_gradient().iter().map(|g| scale * g).collect(),
                     constraints: vec![volume / target - 1.0],
-                    constraint_gradients: vec![volume_gradient.iter().map(|g| g / target).collect()],
+                    constraint_gradients: vec![
+                        volume_gradient.iter().map(|g| g / target).collect(),
+                    ],
                 }
             }
             (Self::Mma { .. }, Objective::MinMass) => {
@@ -285,9 +295,10 @@ impl Update {
                                 .collect(),
                         );
                     }
-                    if let (Some(limit), Some(gradient)) =
-                        (case.max_displacement_mm, &responses.displacement_gradient[i])
-                    {
+                    if let (Some(limit), Some(gradient)) = (
+                        case.max_displacement_mm,
+                        &responses.displacement_gradient[i],
+                    ) {
                         constraints.push(responses.max_displacement[i] / limit - 1.0);
                         constraint_gradients.push(gradient.iter().map(|g| g / limit).collect());
                     }

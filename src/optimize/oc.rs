@@ -49,14 +49,11 @@ pub fn oc_update(
     let mut bisection_steps = 0;
     while (l2 - l1) / (l1 + l2) > 1e-3 {
         let lambda = 0.5 * (l1 + l2);
-        x_new
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(e, xn)| {
-                *xn = space
-                    .fixed_value(e)
-                    .unwrap_or_else(|| oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit))
-            });
+        x_new.par_iter_mut().enumerate().for_each(|(e, xn)| {
+            *xn = space
+                .fixed_value(e)
+                .unwrap_or_else(|| oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit))
+        });
         space.physical(filter, x_new, x_phys, scratch);
         if space.design_volume(x_phys) > target {
             l1 = lambda;

@@ -64,9 +64,21 @@ impl Responses {
                 .map(|c| limited(c).then(|| vec![0.0; n]))
                 .collect(),
             energies: vec![0.0; n],
-            plus: if cases.iter().any(limited) { vec![0.0; dofs] } else { Vec::new() },
-            minus: if cases.iter().any(limited) { vec![0.0; dofs] } else { Vec::new() },
-            energies_minus: if cases.iter().any(limited) { vec![0.0; n] } else { Vec::new() },
+            plus: if cases.iter().any(limited) {
+                vec![0.0; dofs]
+            } else {
+                Vec::new()
+            },
+            minus: if cases.iter().any(limited) {
+                vec![0.0; dofs]
+            } else {
+                Vec::new()
+            },
+            energies_minus: if cases.iter().any(limited) {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -148,7 +160,13 @@ impl Responses {
 }
 
 /// `forces = base + Σₑ ρ̃ₑ w/8` on the 8 nodes of every element.
-fn add_self_weight(problem: &Problem, x_phys: &[f64], w: [f64; 3], base: &[f64], forces: &mut [f64]) {
+fn add_self_weight(
+    problem: &Problem,
+    x_phys: &[f64],
+    w: [f64; 3],
+    base: &[f64],
+    forces: &mut [f64],
+) {
     let grid = problem.grid;
     forces.copy_from_slice(base);
     for (e, &rho) in x_phys.iter().enumerate() {
@@ -161,7 +179,13 @@ fn add_self_weight(problem: &Problem, x_phys: &[f64], w: [f64; 3], base: &[f64],
 }
 
 /// `gradient[e] += factor · vₑᵀ wₑ` with `wₑ = w/8` on each node of element e.
-fn add_load_sensitivity(problem: &Problem, w: [f64; 3], v: &[f64], factor: f64, gradient: &mut [f64]) {
+fn add_load_sensitivity(
+    problem: &Problem,
+    w: [f64; 3],
+    v: &[f64],
+    factor: f64,
+    gradient: &mut [f64],
+) {
     let grid = problem.grid;
     for (e, g) in gradient.iter_mut().enumerate() {
         let mut dot = 0.0;

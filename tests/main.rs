@@ -2,10 +2,13 @@
 //! - `cli_errors`: bad design files and arguments give exit code 1 and name the key (issue 2).
 //! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
 //! - `designs`: every example design in `designs/` is valid (issue 2).
+//! - `loads_regions`: regions, loads and their errors through the library and the CLI (issue 5).
 //! - `no_panic`: mutated design files never panic the parser and validator (issue 2).
 //! - `part`: mesh files, `result.json` mesh section, preview, `inspect`, `[output]` (issue 4).
+//! - `optimizers`: MMA against OC, minimum mass, mass targets, `materials` (issue 5).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
 //! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
+//! - `studies`: the example studies end to end, `analyze` (issue 5).
 //! - `solver`: multigrid-CG against the direct solver, determinism, warnings, `bench` (issue 3).
 
 mod common;
@@ -13,8 +16,11 @@ mod common;
 mod cli_errors;
 mod cli_run;
 mod designs;
+mod loads_regions;
 mod no_panic;
+mod optimizers;
 mod part;
 mod reproduction;
 mod slicers;
 mod solver;
+mod studies;

@@ -27,11 +27,15 @@ pub(super) struct LoadContext<'a> {
 /// A load-case error: key path and message.
 type KeyError = (String, String);
 
+/// Turns a region into its nodes (and records it), given the key path it was found under.
+pub(super) type SelectNodes<'a> =
+    dyn FnMut(&super::Region, String) -> Result<Vec<usize>, KeyError> + 'a;
+
 /// Builds every load case; `select` turns a region into its nodes (and records it).
 pub(super) fn load_cases(
     specs: &[LoadCaseSpec],
     context: &LoadContext,
-    select: &mut dyn FnMut(&super::Region, String) -> Result<Vec<usize>, KeyError>,
+    select: &mut SelectNodes,
 ) -> Result<Vec<LoadCase>, KeyError> {
     if specs.is_empty() {
         return Err((

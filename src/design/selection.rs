@@ -251,8 +251,8 @@ impl Shape {
                 let inside = inner.elements(grid);
                 let mut has_inside = vec![false; grid.node_count()];
                 let mut has_outside = vec![false; grid.node_count()];
-                for e in 0..grid.element_count() {
-                    let target = if inside[e] {
+                for (e, &is_inside) in inside.iter().enumerate() {
+                    let target = if is_inside {
                         &mut has_inside
                     } else {
                         &mut has_outside

@@ -9,17 +9,20 @@ use crate::grid::Grid;
 use crate::mesh::PartParams;
 
 /// Linear elastic isotropic material.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Material {
     /// Library name, or the name given in the design file.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Young's modulus of the solid in MPa (N/mm²).
     pub youngs_modulus_mpa: f64,
     /// Poisson's ratio, in (−1, 0.5).
     pub poisson_ratio: f64,
     /// Mass density in g/cm³, when known (for the part's mass).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub density_g_cm3: Option<f64>,
     /// Yield strength in MPa, when known (for the safety factor).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub yield_strength_mpa: Option<f64>,
 }
 

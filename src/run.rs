@@ -16,9 +16,7 @@ use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optim
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
-use crate::output::result::{
-    ElementCounts, LoadCaseResult, MaterialSummary, MeshSummary, RunResult,
-};
+use crate::output::result::{ElementCounts, LoadCaseResult, MeshSummary, RunResult};
 use crate::output::vtk::{Field, write_vti_fields};
 use crate::problem::{ElementRole, Problem};
 
@@ -156,7 +154,7 @@ pub fn run_problem(
         mass_g: problem.mass_g(&outcome.density),
         max_displacement_mm: analysis.max_displacement_mm(),
         safety_factor: analysis.safety_factor(),
-        material: material_summary(problem),
+        material: problem.material.clone(),
         element_counts: element_counts(problem),
         regions: problem.regions.clone(),
         history: outcome.history.clone(),
@@ -227,7 +225,7 @@ pub struct AnalysisResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_factor: Option<f64>,
     /// The material as used.
-    pub material: MaterialSummary,
+    pub material: crate::problem::Material,
 }
 
 /// Re-analyses the density field in `density_path` (a `density.vti` of an earlier run) under
@@ -282,7 +280,7 @@ pub fn analyze_density(
         mass_g: problem.mass_g(&density),
         max_displacement_mm: analysis.max_displacement_mm(),
         safety_factor: analysis.safety_factor(),
-        material: material_summary(problem),
+        material: problem.material.clone(),
     };
     let output_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -312,18 +310,6 @@ fn load_case_results(problem: &Problem, analysis: &DesignAnalysis) -> Vec<LoadCa
             analysis: a.clone(),
         })
         .collect()
-}
-
-/// The material as used, for reports.
-pub fn material_summary(problem: &Problem) -> MaterialSummary {
-    let m = &problem.material;
-    MaterialSummary {
-        name: m.name.clone(),
-        youngs_modulus_mpa: m.youngs_modulus_mpa,
-        poisson_ratio: m.poisson_ratio,
-        density_g_cm3: m.density_g_cm3,
-        yield_strength_mpa: m.yield_strength_mpa,
-    }
 }
 
 /// Free, kept-solid and kept-empty element counts.

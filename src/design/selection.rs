@@ -267,22 +267,8 @@ impl Shape {
                     .map(|(&a, &b)| a && b)
                     .collect()
             }
-            Self::Union(parts) => {
-                let mut flags = vec![false; grid.node_count()];
-                for part in parts {
-                    for (f, p) in flags.iter_mut().zip(part.nodes(grid)) {
-                        *f |= p;
-                    }
-                }
-                flags
-            }
-            _ => (0..grid.node_count())
-                .into_par_iter()
-                .map(|n| {
-                    self.contains(grid.node_position_mm(n), domain, tol)
-                        .unwrap_or(false)
-                })
-                .collect(),
+            Self::Union(parts) => any_of(parts, grid.node_count(), |p| p.nodes(grid)),
+            _ => self.points_inside(grid.node_count(), |n| grid.node_position_mm(n), domain, tol),
         }
     }
 
@@ -321,24 +307,42 @@ impl Shape {
                     })
                     .collect()
             }
-            Self::Union(parts) => {
-                let mut flags = vec![false; grid.element_count()];
-                for part in parts {
-                    for (f, p) in flags.iter_mut().zip(part.elements(grid)) {
-                        *f |= p;
-                    }
-                }
-                flags
-            }
-            _ => (0..grid.element_count())
-                .into_par_iter()
-                .map(|e| {
-                    self.contains(grid.element_center_mm(e), domain, tol)
-                        .unwrap_or(false)
-                })
-                .collect(),
+            Self::Union(parts) => any_of(parts, grid.element_count(), |p| p.elements(grid)),
+            _ => self.points_inside(
+                grid.element_count(),
+                |e| grid.element_center_mm(e),
+                domain,
+                tol,
+            ),
         }
     }
+}
+
+impl Shape {
+    /// Flags of the `count` points at `position(i)` that lie in the (spatial) shape.
+    fn points_inside(
+        &self,
+        count: usize,
+        position: impl Fn(usize) -> [f64; 3] + Sync,
+        domain: [f64; 3],
+        tol: f64,
+    ) -> Vec<bool> {
+        (0..count)
+            .into_par_iter()
+            .map(|i| self.contains(position(i), domain, tol).unwrap_or(false))
+            .collect()
+    }
+}
+
+/// Flags set where any part's flags are set.
+fn any_of(parts: &[Shape], count: usize, flags_of: impl Fn(&Shape) -> Vec<bool>) -> Vec<bool> {
+    let mut flags = vec![false; count];
+    for part in parts {
+        for (f, p) in flags.iter_mut().zip(flags_of(part)) {
+            *f |= p;
+        }
+    }
+    flags
 }
 
 #[cfg(test)]

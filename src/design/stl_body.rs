@@ -392,7 +392,7 @@ mod tests {
     use rayon::prelude::*;
 
     use crate::mesh::stl::write_binary_stl;
-    use crate::mesh::test_support::{Lcg, cube};
+    use crate::mesh::test_support::{Lcg, cube, torus};
 
     /// `b` appended to `a`, its indices shifted past `a`'s vertices.
     fn merged(a: &TriangleMesh, b: &TriangleMesh) -> TriangleMesh {
@@ -468,32 +468,6 @@ mod tests {
             let scale = radius / dot(*v, *v).sqrt();
             *v = v.map(|x| x * scale);
         }
-        TriangleMesh {
-            vertices,
-            triangles,
-        }
-    }
-
-    /// Torus around z with major radius 3 and minor radius 1, `n × m` quads, outward.
-    fn torus(n: u32, m: u32) -> TriangleMesh {
-        let vertices = (0..m)
-            .flat_map(|j| (0..n).map(move |i| (i, j)))
-            .map(|(i, j)| {
-                let u = std::f64::consts::TAU * f64::from(i) / f64::from(n);
-                let v = std::f64::consts::TAU * f64::from(j) / f64::from(m);
-                let r = 3.0 + v.cos();
-                [r * u.cos(), r * u.sin(), v.sin()]
-            })
-            .collect();
-        let index = |i: u32, j: u32| i % n + n * (j % m);
-        let triangles = (0..m)
-            .flat_map(|j| (0..n).map(move |i| (i, j)))
-            .flat_map(|(i, j)| {
-                let [a, b, c, d] =
-                    [(i, j), (i + 1, j), (i + 1, j + 1), (i, j + 1)].map(|(i, j)| index(i, j));
-                [[a, b, c], [a, c, d]]
-            })
-            .collect();
         TriangleMesh {
             vertices,
             triangles,

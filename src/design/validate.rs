@@ -6,7 +6,7 @@ use std::path::Path;
 use nalgebra::{SMatrix, SymmetricEigen};
 
 use super::loads::{LoadContext, load_cases};
-use super::selection::Resolver;
+use super::selection::{Resolver, Shape};
 use super::{
     Design, DesignError, MaterialSpec, ObjectiveKind, OptimizerKind, Region, SolverMethodKind,
 };
@@ -36,16 +36,8 @@ impl Regions {
         key: String,
         grid: &Grid,
     ) -> Result<Vec<usize>, (String, String)> {
-        let shape = self
-            .resolver
-            .resolve(region)
-            .map_err(|(k, m)| (format!("{key}{k}"), m))?;
-        let nodes: Vec<usize> = shape
-            .nodes(grid)
-            .iter()
-            .enumerate()
-            .filter_map(|(n, &f)| f.then_some(n))
-            .collect();
+        let flags = self.resolve(region, &key)?.nodes(grid);
+        let nodes: Vec<usize> = (0..flags.len()).filter(|&n| flags[n]).collect();
         if nodes.is_empty() {
             return Err((
                 key,
@@ -56,20 +48,7 @@ impl Regions {
                 ),
             ));
         }
-        let share = nodes.len() as f64 / grid.node_count() as f64;
-        if share > LARGE_SHARE {
-            self.warnings.push(format!(
-                "{key} ({}) selects {:.0} % of all nodes; is that intended?",
-                region.describe(),
-                100.0 * share
-            ));
-        }
-        self.reports.push(RegionReport {
-            key,
-            description: region.describe(),
-            nodes: nodes.len(),
-            elements: 0,
-        });
+        self.record(region, key, [nodes.len(), 0], grid.node_count());
         Ok(nodes)
     }
 
@@ -80,21 +59,37 @@ impl Regions {
         key: String,
         grid: &Grid,
     ) -> Result<Vec<bool>, (String, String)> {
-        let shape = self
-            .resolver
-            .resolve(region)
-            .map_err(|(k, m)| (format!("{key}{k}"), m))?;
-        let elements = shape.elements(grid);
+        let elements = self.resolve(region, &key)?.elements(grid);
         let count = elements.iter().filter(|&&f| f).count();
-        let share = count as f64 / grid.element_count() as f64;
         if count == 0 {
             self.warnings.push(format!(
                 "{key} ({}) selects no element (an element belongs to a region when its centre lies inside)",
                 region.describe()
             ));
-        } else if share > LARGE_SHARE {
+        }
+        self.record(region, key, [0, count], grid.element_count());
+        Ok(elements)
+    }
+
+    fn resolve(&mut self, region: &Region, key: &str) -> Result<Shape, (String, String)> {
+        self.resolver
+            .resolve(region)
+            .map_err(|(k, m)| (format!("{key}{k}"), m))
+    }
+
+    /// Records `[nodes, elements]` selected out of `total`, warning about a large share.
+    fn record(
+        &mut self,
+        region: &Region,
+        key: String,
+        [nodes, elements]: [usize; 2],
+        total: usize,
+    ) {
+        let share = (nodes + elements) as f64 / total as f64;
+        if share > LARGE_SHARE {
+            let what = if nodes > 0 { "nodes" } else { "elements" };
             self.warnings.push(format!(
-                "{key} ({}) selects {:.0} % of all elements; is that intended?",
+                "{key} ({}) selects {:.0} % of all {what}; is that intended?",
                 region.describe(),
                 100.0 * share
             ));
@@ -102,10 +97,9 @@ impl Regions {
         self.reports.push(RegionReport {
             key,
             description: region.describe(),
-            nodes: 0,
-            elements: count,
+            nodes,
+            elements,
         });
-        Ok(elements)
     }
 }
 

@@ -611,7 +611,7 @@ mod tests {
         assert!(report.is_watertight());
     }
 
-    use crate::mesh::test_support::cube;
+    use crate::mesh::test_support::{cube, quad_grid, torus};
 
     /// `b` appended to `a`, its indices shifted past `a`'s vertices.
     fn merged(a: &TriangleMesh, b: &TriangleMesh) -> TriangleMesh {
@@ -621,42 +621,6 @@ mod tests {
         mesh.triangles
             .extend(b.triangles.iter().map(|t| t.map(|i| i + shift)));
         mesh
-    }
-
-    /// A quad grid of `n × m` vertices `(i, j)`, each quad split into two
-    /// triangles, with `index(i, j)` saying which vertex sits at grid point
-    /// `(i, j)` for `i ≤ n`, `j ≤ m`; the wrap-around decides the topology.
-    fn quad_grid(n: u32, m: u32, index: impl Fn(u32, u32) -> u32) -> Vec<[u32; 3]> {
-        let mut triangles = Vec::new();
-        for j in 0..m {
-            for i in 0..n {
-                let [a, b, c, d] =
-                    [(i, j), (i + 1, j), (i + 1, j + 1), (i, j + 1)].map(|(i, j)| index(i, j));
-                triangles.push([a, b, c]);
-                triangles.push([a, c, d]);
-            }
-        }
-        triangles
-    }
-
-    /// Torus of major radius 3 and minor radius 1 around z, outward.
-    fn torus(n: u32, m: u32) -> TriangleMesh {
-        let vertices = (0..m)
-            .flat_map(|j| (0..n).map(move |i| (i, j)))
-            .map(|(i, j)| {
-                let u = std::f64::consts::TAU * f64::from(i) / f64::from(n);
-                let v = std::f64::consts::TAU * f64::from(j) / f64::from(m);
-                let r = 3.0 + v.cos();
-                [r * u.cos(), r * u.sin(), v.sin()]
-            })
-            .collect();
-        // Grid direction i runs around z and j around the tube, so the
-        // right-hand normal of (i, j) → (i + 1, j) → (i + 1, j + 1) points out.
-        let triangles = quad_grid(n, m, |i, j| i % n + n * (j % m));
-        TriangleMesh {
-            vertices,
-            triangles,
-        }
     }
 
     #[test]

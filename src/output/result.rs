@@ -7,7 +7,7 @@ use crate::analysis::LoadCaseAnalysis;
 use crate::design::Design;
 use crate::mesh::{MeshReport, Part};
 use crate::optimize::{IterationRecord, SolverStats, TerminationReason, Timings};
-use crate::problem::RegionReport;
+use crate::problem::{Material, RegionReport};
 
 /// One load case of the final design: its weight, compliance, displacement and stress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,24 +17,6 @@ pub struct LoadCaseResult {
     /// Compliance, displacement, stress and safety factor.
     #[serde(flatten)]
     pub analysis: LoadCaseAnalysis,
-}
-
-/// The material as used.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MaterialSummary {
-    /// Library or given name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Young's modulus, MPa.
-    pub youngs_modulus_mpa: f64,
-    /// Poisson's ratio.
-    pub poisson_ratio: f64,
-    /// Density, g/cm³.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub density_g_cm3: Option<f64>,
-    /// Yield strength, MPa.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub yield_strength_mpa: Option<f64>,
 }
 
 /// How the elements were used.
@@ -82,7 +64,7 @@ pub struct RunResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_factor: Option<f64>,
     /// The material as used.
-    pub material: MaterialSummary,
+    pub material: Material,
     /// Free, kept-solid and kept-empty elements.
     pub element_counts: ElementCounts,
     /// What each region of the design selected.

@@ -1,7 +1,7 @@
-// See: issue 5
 //! MMA against an independent implementation, genoxide 0.13.1 (dual method): same optimum,
 //! multipliers and objective on a problem without a closed form (two linear constraints, one
 //! non-uniform, one inactive).
+// See: issue 5
 
 use formwerk::optimize::mma::{Mma as FormwerkMma, MmaParams};
 use genoxide::constraint::Constrained;

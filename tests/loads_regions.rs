@@ -297,3 +297,49 @@ fn check_reports_what_each_region_selects_and_warns() {
         "{err}"
     );
 }
+
+#[test]
+fn analyze_refuses_a_density_that_does_not_fit() {
+    let (dir, out, output) = crate::common::run_design(SMALL_DESIGN, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let density = out.join("density.vti");
+    // The same design re-analysed: fine.
+    let design = dir.path().join("design.toml");
+    let ok = formwerk(&[
+        "analyze",
+        design.to_str().unwrap(),
+        "--density",
+        density.to_str().unwrap(),
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(out.join("analysis.json").exists() && out.join("analysis.vti").exists());
+    // Another grid: refused, naming the density file.
+    let other = write_design(
+        dir.path(),
+        "other.toml",
+        &SMALL_DESIGN.replace("element_size_mm = 1.0", "element_size_mm = 2.0"),
+    );
+    let bad = formwerk(&[
+        "analyze",
+        other.to_str().unwrap(),
+        "--density",
+        density.to_str().unwrap(),
+        "--out",
+        dir.path().join("never").to_str().unwrap(),
+    ]);
+    let message = stderr(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("density.vti") && message.contains("grid"),
+        "{message}"
+    );
+    assert!(!dir.path().join("never").exists());
+    // Not a VTK file at all.
+    let junk = formwerk(&[
+        "analyze",
+        design.to_str().unwrap(),
+        "--density",
+        design.to_str().unwrap(),
+    ]);
+    assert_eq!(junk.status.code(), Some(1), "{}", stderr(&junk));
+}

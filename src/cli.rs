@@ -496,9 +496,10 @@ fn analyze(design: &Path, density: &Path, out: Option<PathBuf>) -> Result<(), Fa
     println!(
         "{}: compliance {:.6} N·mm, volume fraction {:.4}{}",
         problem.name,
-        result.compliance_nmm,
-        result.volume_fraction,
+        result.performance.compliance_nmm,
+        result.performance.volume_fraction,
         result
+            .performance
             .mass_g
             .map_or(String::new(), |m| format!(", mass {m:.2} g"))
     );

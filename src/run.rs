@@ -16,7 +16,7 @@ use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optim
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
-use crate::output::result::{ElementCounts, LoadCaseResult, MeshSummary, RunResult};
+use crate::output::result::{ElementCounts, MeshSummary, Performance, RunResult};
 use crate::output::vtk::{Field, write_vti_fields};
 use crate::problem::{ElementRole, Problem};
 
@@ -148,13 +148,12 @@ pub fn run_problem(
         iterations: outcome.iterations,
         converged: outcome.termination == TerminationReason::Converged,
         termination: outcome.termination,
-        compliance_nmm: outcome.compliance_nmm,
-        load_cases: load_case_results(problem, &analysis),
-        volume_fraction: outcome.volume_fraction,
-        mass_g: problem.mass_g(&outcome.density),
-        max_displacement_mm: analysis.max_displacement_mm(),
-        safety_factor: analysis.safety_factor(),
-        material: problem.material.clone(),
+        performance: Performance::new(
+            problem,
+            &outcome.density,
+            &outcome.load_case_compliance_nmm,
+            &analysis,
+        ),
         element_counts: element_counts(problem),
         regions: problem.regions.clone(),
         history: outcome.history.clone(),
@@ -210,22 +209,9 @@ pub struct AnalysisResult {
     pub design_file: PathBuf,
     /// The density field analysed.
     pub density_file: PathBuf,
-    /// Weighted compliance, N·mm.
-    pub compliance_nmm: f64,
-    /// Per load case.
-    pub load_cases: Vec<LoadCaseResult>,
-    /// Mean density over the free elements.
-    pub volume_fraction: f64,
-    /// Mass in grams (when the material density is known).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mass_g: Option<f64>,
-    /// Largest displacement over the load cases, mm.
-    pub max_displacement_mm: f64,
-    /// Smallest safety factor over the load cases.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub safety_factor: Option<f64>,
-    /// The material as used.
-    pub material: crate::problem::Material,
+    /// Compliance, mass, displacement and safety factor of the density.
+    #[serde(flatten)]
+    pub performance: Performance,
 }
 
 /// Re-analyses the density field in `density_path` (a `density.vti` of an earlier run) under
@@ -264,23 +250,11 @@ pub fn analyze_density(
     }
     let (compliance, displacements) = crate::analysis::solve_design(problem, &density)?;
     let analysis = analyse_design(problem, &density, &displacements, &compliance);
-    let space = crate::optimize::design_space::DesignSpace::new(problem);
     let result = AnalysisResult {
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design_file: design_path.to_path_buf(),
         density_file: density_path.to_path_buf(),
-        compliance_nmm: problem
-            .load_cases
-            .iter()
-            .zip(&compliance)
-            .map(|(c, v)| c.weight * v)
-            .sum(),
-        load_cases: load_case_results(problem, &analysis),
-        volume_fraction: space.design_volume(&density) / space.design_count() as f64,
-        mass_g: problem.mass_g(&density),
-        max_displacement_mm: analysis.max_displacement_mm(),
-        safety_factor: analysis.safety_factor(),
-        material: problem.material.clone(),
+        performance: Performance::new(problem, &density, &compliance, &analysis),
     };
     let output_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -297,19 +271,6 @@ pub fn analyze_density(
     })
     .map_err(output_error(&json))?;
     Ok((result, analysis))
-}
-
-/// Each load case's weight with its analysis.
-fn load_case_results(problem: &Problem, analysis: &DesignAnalysis) -> Vec<LoadCaseResult> {
-    problem
-        .load_cases
-        .iter()
-        .zip(&analysis.load_cases)
-        .map(|(case, a)| LoadCaseResult {
-            weight: case.weight,
-            analysis: a.clone(),
-        })
-        .collect()
 }
 
 /// Free, kept-solid and kept-empty element counts.

@@ -392,17 +392,7 @@ mod tests {
     use rayon::prelude::*;
 
     use crate::mesh::stl::write_binary_stl;
-    use crate::mesh::test_support::{Lcg, cube, torus};
-
-    /// `b` appended to `a`, its indices shifted past `a`'s vertices.
-    fn merged(a: &TriangleMesh, b: &TriangleMesh) -> TriangleMesh {
-        let shift = a.vertices.len() as u32;
-        let mut mesh = a.clone();
-        mesh.vertices.extend(&b.vertices);
-        mesh.triangles
-            .extend(b.triangles.iter().map(|t| t.map(|i| i + shift)));
-        mesh
-    }
+    use crate::mesh::test_support::{Lcg, cube, merged, torus};
 
     /// Icosahedron subdivided `levels` times, vertices on the sphere of `radius` around the
     /// origin, outward.

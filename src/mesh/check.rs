@@ -611,17 +611,7 @@ mod tests {
         assert!(report.is_watertight());
     }
 
-    use crate::mesh::test_support::{cube, quad_grid, torus};
-
-    /// `b` appended to `a`, its indices shifted past `a`'s vertices.
-    fn merged(a: &TriangleMesh, b: &TriangleMesh) -> TriangleMesh {
-        let shift = a.vertices.len() as u32;
-        let mut mesh = a.clone();
-        mesh.vertices.extend(&b.vertices);
-        mesh.triangles
-            .extend(b.triangles.iter().map(|t| t.map(|i| i + shift)));
-        mesh
-    }
+    use crate::mesh::test_support::{cube, merged, quad_grid, torus};
 
     #[test]
     fn cube_is_one_genus_zero_shell_with_the_right_area_and_volume() {

@@ -90,3 +90,13 @@ pub(crate) fn quad_grid(n: u32, m: u32, index: impl Fn(u32, u32) -> u32) -> Vec<
     }
     triangles
 }
+
+/// `b` appended to `a`, its indices shifted past `a`'s vertices.
+pub(crate) fn merged(a: &TriangleMesh, b: &TriangleMesh) -> TriangleMesh {
+    let shift = a.vertices.len() as u32;
+    let mut mesh = a.clone();
+    mesh.vertices.extend(&b.vertices);
+    mesh.triangles
+        .extend(b.triangles.iter().map(|t| t.map(|i| i + shift)));
+    mesh
+}

@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 
-use crate::analysis::LoadCaseAnalysis;
+use crate::analysis::{DesignAnalysis, LoadCaseAnalysis};
 use crate::design::Design;
 use crate::mesh::{MeshReport, Part};
+use crate::optimize::design_space::DesignSpace;
 use crate::optimize::{IterationRecord, SolverStats, TerminationReason, Timings};
-use crate::problem::{Material, RegionReport};
+use crate::problem::{Material, Problem, RegionReport};
 
 /// One load case of the final design: its weight, compliance, displacement and stress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,6 +18,64 @@ pub struct LoadCaseResult {
     /// Compliance, displacement, stress and safety factor.
     #[serde(flatten)]
     pub analysis: LoadCaseAnalysis,
+}
+
+/// What a design achieves: compliance, mass, displacement, stress (the common part of
+/// `result.json` and `analysis.json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Performance {
+    /// Weighted compliance (the objective of `min_compliance`), `Σ weight · compliance` over the
+    /// load cases, N·mm.
+    pub compliance_nmm: f64,
+    /// Per load case.
+    pub load_cases: Vec<LoadCaseResult>,
+    /// Mean physical density over the free elements.
+    pub volume_fraction: f64,
+    /// Mass in grams, keep-solid regions included (when the material density is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mass_g: Option<f64>,
+    /// Largest displacement over the load cases, mm.
+    pub max_displacement_mm: f64,
+    /// Smallest safety factor over the load cases (when the yield strength is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_factor: Option<f64>,
+    /// The material as used.
+    pub material: Material,
+}
+
+impl Performance {
+    /// The performance of the physical `density` of `problem`, with `compliance_nmm` per load
+    /// case and their `analysis`.
+    pub fn new(
+        problem: &Problem,
+        density: &[f64],
+        compliance_nmm: &[f64],
+        analysis: &DesignAnalysis,
+    ) -> Self {
+        let space = DesignSpace::new(problem);
+        Self {
+            compliance_nmm: problem
+                .load_cases
+                .iter()
+                .zip(compliance_nmm)
+                .map(|(case, c)| case.weight * c)
+                .sum(),
+            load_cases: problem
+                .load_cases
+                .iter()
+                .zip(&analysis.load_cases)
+                .map(|(case, a)| LoadCaseResult {
+                    weight: case.weight,
+                    analysis: a.clone(),
+                })
+                .collect(),
+            volume_fraction: space.design_volume(density) / space.design_count() as f64,
+            mass_g: problem.mass_g(density),
+            max_displacement_mm: analysis.max_displacement_mm(),
+            safety_factor: analysis.safety_factor(),
+            material: problem.material.clone(),
+        }
+    }
 }
 
 /// How the elements were used.
@@ -47,24 +106,9 @@ pub struct RunResult {
     pub converged: bool,
     /// Why the run stopped.
     pub termination: TerminationReason,
-    /// Weighted compliance of the final design (the objective of `min_compliance`),
-    /// `Σ weight · compliance` over the load cases, N·mm.
-    pub compliance_nmm: f64,
-    /// Per load case.
-    pub load_cases: Vec<LoadCaseResult>,
-    /// Mean physical density of the final design over the free elements.
-    pub volume_fraction: f64,
-    /// Mass of the final design in grams, keep-solid regions included (when the material
-    /// density is known).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mass_g: Option<f64>,
-    /// Largest displacement over the load cases, mm.
-    pub max_displacement_mm: f64,
-    /// Smallest safety factor over the load cases (when the yield strength is known).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub safety_factor: Option<f64>,
-    /// The material as used.
-    pub material: Material,
+    /// Compliance, mass, displacement and safety factor of the final design.
+    #[serde(flatten)]
+    pub performance: Performance,
     /// Free, kept-solid and kept-empty elements.
     pub element_counts: ElementCounts,
     /// What each region of the design selected.

@@ -325,6 +325,32 @@ impl Mma {
         self.ip.multipliers()
     }
 
+    /// [`Mma::update`] with the values and gradients of an [`Evaluation`].
+    pub fn update_from(
+        &mut self,
+        x: &[f64],
+        evaluation: &Evaluation,
+        x_min: &[f64],
+        x_max: &[f64],
+        x_new: &mut [f64],
+    ) -> Result<MmaInfo, MmaError> {
+        let gradients: Vec<&[f64]> = evaluation
+            .constraint_gradients
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
+        self.update(
+            x,
+            evaluation.objective,
+            &evaluation.objective_gradient,
+            &evaluation.constraints,
+            &gradients,
+            x_min,
+            x_max,
+            x_new,
+        )
+    }
+
     /// One MMA iteration: from the current point `x` and the function values and gradients
     /// there, the new point `x_new`. `constraints[i]` is fᵢ(x) ≤ 0 and `constraint_gradients[i]`
     /// its gradient; `x` must be the previous call's `x_new` for the asymptotes to adapt.
@@ -525,19 +551,7 @@ mod tests {
         let (mut x, mut x_new) = (x0.to_vec(), vec![0.0; x0.len()]);
         for iteration in 1..=max_iterations {
             let e = functions(&x);
-            let gradients: Vec<&[f64]> = e.constraint_gradients.iter().map(Vec::as_slice).collect();
-            let info = mma
-                .update(
-                    &x,
-                    e.objective,
-                    &e.objective_gradient,
-                    &e.constraints,
-                    &gradients,
-                    x_min,
-                    x_max,
-                    &mut x_new,
-                )
-                .unwrap();
+            let info = mma.update_from(&x, &e, x_min, x_max, &mut x_new).unwrap();
             assert!(info.subproblem_residual < 0.9e-7, "{info:?}");
             let change = (0..x.len())
                 .map(|j| (x_new[j] - x[j]).abs() / (x_max[j] - x_min[j]).max(f64::MIN_POSITIVE))
@@ -715,18 +729,7 @@ mod tests {
                 reached = Some(iteration - 1);
                 break;
             }
-            let g = [e.constraint_gradients[0].as_slice()];
-            mma.update(
-                &x,
-                e.objective,
-                &e.objective_gradient,
-                &e.constraints,
-                &g,
-                &lo,
-                &hi,
-                &mut x_new,
-            )
-            .unwrap();
+            mma.update_from(&x, &e, &lo, &hi, &mut x_new).unwrap();
             std::mem::swap(&mut x, &mut x_new);
         }
         let iterations = reached.expect("not within 1e-4 of the optimum in 60 iterations");
@@ -754,18 +757,7 @@ mod tests {
         let mut x_new = vec![0.0; n];
         for _ in 0..60 {
             let e = separable(&w, volume, 100.0, &x);
-            let g = [e.constraint_gradients[0].as_slice()];
-            mma.update(
-                &x,
-                e.objective,
-                &e.objective_gradient,
-                &e.constraints,
-                &g,
-                &lo,
-                &hi,
-                &mut x_new,
-            )
-            .unwrap();
+            mma.update_from(&x, &e, &lo, &hi, &mut x_new).unwrap();
             for j in (0..n).step_by(7) {
                 assert_eq!(x_new[j].to_bits(), fixed_value.to_bits());
             }
@@ -796,18 +788,7 @@ mod tests {
                     .push(x.iter().zip(&v).map(|(x, v)| x * v).sum::<f64>() / budget - 1.0);
                 e.constraint_gradients
                     .push(v.iter().map(|v| v / budget).collect());
-                let g: Vec<&[f64]> = e.constraint_gradients.iter().map(Vec::as_slice).collect();
-                mma.update(
-                    &x,
-                    e.objective,
-                    &e.objective_gradient,
-                    &e.constraints,
-                    &g,
-                    &lo,
-                    &hi,
-                    &mut x_new,
-                )
-                .unwrap();
+                mma.update_from(&x, &e, &lo, &hi, &mut x_new).unwrap();
                 std::mem::swap(&mut x, &mut x_new);
             }
             x.iter()

@@ -134,18 +134,8 @@ impl<O: ConstrainedProblem> Solver<O, MmaState> for MmaSolver {
         let e = self.evaluation.as_ref().ok_or_else(not_initialized)?;
         let x = state.take_param().ok_or_else(not_initialized)?;
         let (x_min, x_max) = (&self.bounds.0, &self.bounds.1);
-        let gradients: Vec<&[f64]> = e.constraint_gradients.iter().map(Vec::as_slice).collect();
         let mut x_new = vec![0.0; x.len()];
-        let info = mma.update(
-            &x,
-            e.objective,
-            &e.objective_gradient,
-            &e.constraints,
-            &gradients,
-            x_min,
-            x_max,
-            &mut x_new,
-        )?;
+        let info = mma.update_from(&x, e, x_min, x_max, &mut x_new)?;
         self.change = crate::reduce::max_map(x.len(), |j| {
             let range = x_max[j] - x_min[j];
             if range > 0.0 {

@@ -609,20 +609,9 @@ mod tests {
             .collect();
         // x averages about 0.58: the volume 0.5 n is reachable within one step.
         let e = separable(&w, 0.5 * n as f64, 10.0, &x);
-        let g = [e.constraint_gradients[0].as_slice()];
         let mut mma = Mma::new(n, 1, MmaParams::default());
         let mut x_new = vec![0.0; n];
-        mma.update(
-            &x,
-            e.objective,
-            &e.objective_gradient,
-            &e.constraints,
-            &g,
-            &lo,
-            &hi,
-            &mut x_new,
-        )
-        .unwrap();
+        mma.update_from(&x, &e, &lo, &hi, &mut x_new).unwrap();
         let pq = |grad: f64, j: usize| {
             let (uxk, xlk) = (mma.upp[j] - x[j], x[j] - mma.low[j]);
             let base = 0.001 * grad.abs() + 1e-5 / (hi[j] - lo[j]);
@@ -636,7 +625,7 @@ mod tests {
             let xs = (0..n)
                 .map(|j| {
                     let (p0, q0) = pq(e.objective_gradient[j], j);
-                    let (p1, q1) = pq(g[0][j], j);
+                    let (p1, q1) = pq(e.constraint_gradients[0][j], j);
                     let (p, q) = ((p0 + lam * p1).sqrt(), (q0 + lam * q1).sqrt());
                     let xj = ((p * mma.low[j] + q * mma.upp[j]) / (p + q))
                         .clamp(mma.alpha[j], mma.beta[j]);

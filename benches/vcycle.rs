@@ -23,8 +23,9 @@ fn vcycle(c: &mut Criterion) {
         mg.update(&op).expect("coarse levels");
         let r: Vec<f64> = problem.load_cases[0].forces_n.clone();
         let mut z = vec![0.0; r.len()];
+        let mut work = mg.workspace();
         group.bench_function(format!("vcycle/{name}"), |b| {
-            b.iter(|| mg.apply(&op, &r, &mut z))
+            b.iter(|| mg.apply(&op, &r, &mut z, &mut work))
         });
 
         let mut solver = LinearSolver::new(
@@ -37,10 +38,11 @@ fn vcycle(c: &mut Criterion) {
         solver.set_stiffness(&stiffness).expect("setup");
         let f = &problem.load_cases[0].forces_n;
         let mut u = vec![0.0; f.len()];
+        let mut workspace = solver.workspace();
         group.bench_function(format!("solve/{name}"), |b| {
             b.iter(|| {
                 u.fill(0.0);
-                solver.solve(f, &mut u).expect("solve")
+                solver.solve(f, &mut u, &mut workspace).expect("solve")
             })
         });
     }

@@ -380,8 +380,8 @@ pub fn analyse_design(
     }
 }
 
-/// Solves every load case of `problem` for a given physical `density` (e.g. read back from a
-/// `density.vti`): the compliance and the displacements of each case.
+/// Solves every load case of `problem` (concurrently) for a given physical `density` (e.g. read
+/// back from a `density.vti`): the compliance and the displacements of each case.
 pub fn solve_design(
     problem: &Problem,
     density: &[f64],
@@ -391,8 +391,8 @@ pub fn solve_design(
     let mut stiffness = vec![0.0; density.len()];
     simp_stiffness(problem, density, &mut stiffness);
     solver.set_stiffness(&stiffness)?;
-    let mut responses = Responses::new(problem);
-    responses.evaluate(problem, &mut solver, density)?;
+    let mut responses = Responses::new(problem, &solver);
+    responses.evaluate(problem, &solver, density)?;
     Ok((responses.compliance, responses.displacements))
 }
 

@@ -5,7 +5,8 @@
 //! share of `Eₑ·h·K̂[corner(a), corner(b)]`, so no element→matrix position map is stored. The
 //! sparsity pattern and its symbolic Cholesky factorization (AMD ordering, faer) are computed
 //! once; each design iteration refactors numerically. Factorization and solves run sequentially
-//! so results are identical for any thread count.
+//! so results are identical for any thread count. A solve only reads the factor (its right-hand
+//! side lives in a caller's buffer), so several right-hand sides can be solved concurrently.
 //!
 //! Memory grows faster than the grid (fill-in), so this solver is meant for grids up to about
 //! 10⁵ elements and for checking iterative solvers.
@@ -50,7 +51,6 @@ pub struct DirectSolver {
     symbolic: SymbolicCholesky<usize>,
     factor: Vec<f64>,
     factored: bool,
-    rhs: Vec<f64>,
 }
 
 impl DirectSolver {
@@ -94,7 +94,6 @@ impl DirectSolver {
             symbolic,
             factor,
             factored: false,
-            rhs: vec![0.0; n],
         })
     }
 
@@ -103,9 +102,9 @@ impl DirectSolver {
         self.free_dofs.len()
     }
 
-    /// Bytes held: factor, matrix values and indices, index maps.
+    /// Bytes held: factor, matrix values and indices, index maps (not the solves' buffers).
     pub fn memory_bytes(&self) -> usize {
-        8 * (self.factor.len() + 2 * self.values.len() + 2 * self.free_index.len() + self.rhs.len())
+        8 * (self.factor.len() + 2 * self.values.len() + 2 * self.free_index.len())
     }
 
     /// Number of stored entries of the Cholesky factor.
@@ -161,26 +160,28 @@ impl DirectSolver {
         Ok(())
     }
 
-    /// Solves `K u = f` on the free DOFs; fixed DOFs of `u` are set to zero.
+    /// Solves `K u = f` on the free DOFs; fixed DOFs of `u` are set to zero. `rhs` is scratch of
+    /// length [`unknowns`](Self::unknowns), so concurrent solves each bring their own.
     ///
     /// # Panics
-    /// If [`factorize`](Self::factorize) has not succeeded first.
-    pub fn solve(&mut self, f: &[f64], u: &mut [f64]) {
+    /// If [`factorize`](Self::factorize) has not succeeded first, or `rhs` has the wrong length.
+    pub fn solve(&self, f: &[f64], u: &mut [f64], rhs: &mut [f64]) {
         assert!(self.factored, "factorize before solving");
-        for (r, &dof) in self.rhs.iter_mut().zip(&self.free_dofs) {
+        assert_eq!(rhs.len(), self.unknowns(), "one rhs entry per free unknown");
+        for (r, &dof) in rhs.iter_mut().zip(&self.free_dofs) {
             *r = f[dof];
         }
-        let n = self.rhs.len();
+        let n = rhs.len();
         let llt = LltRef::new(&self.symbolic, &self.factor);
         let mut buffer = MemBuffer::new(self.symbolic.solve_in_place_scratch::<f64>(1, Par::Seq));
         llt.solve_in_place_with_conj(
             Conj::No,
-            MatMut::from_column_major_slice_mut(&mut self.rhs, n, 1),
+            MatMut::from_column_major_slice_mut(rhs, n, 1),
             Par::Seq,
             MemStack::new(&mut buffer),
         );
         u.fill(0.0);
-        for (&x, &dof) in self.rhs.iter().zip(&self.free_dofs) {
+        for (&x, &dof) in rhs.iter().zip(&self.free_dofs) {
             u[dof] = x;
         }
     }
@@ -288,11 +289,12 @@ mod tests {
         let ke = ElementStiffness::new(0.3);
         let mut solver = DirectSolver::new(grid, &fixed).unwrap();
         solver.factorize(&ke, &stiffness).unwrap();
+        let mut rhs = vec![0.0; solver.unknowns()];
         let f: Vec<f64> = (0..grid.dof_count())
             .map(|d| if fixed[d] { 0.0 } else { (d as f64).sin() })
             .collect();
         let mut u = vec![0.0; f.len()];
-        solver.solve(&f, &mut u);
+        solver.solve(&f, &mut u, &mut rhs);
         let mut op = StiffnessOperator::new(grid, ke, &fixed);
         op.set_stiffness(&stiffness);
         let mut ku = vec![0.0; f.len()];

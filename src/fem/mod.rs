@@ -13,4 +13,4 @@ pub use direct::{DirectError, DirectSolver};
 pub use hex8::ElementStiffness;
 pub use multigrid::MultigridParams;
 pub use operator::StiffnessOperator;
-pub use solver::{LinearSolver, SolveError, SolveInfo, SolverMethod, SolverParams};
+pub use solver::{LinearSolver, SolveError, SolveInfo, SolveWorkspace, SolverMethod, SolverParams};

@@ -11,6 +11,10 @@
 //!   field; on coarse levels it is estimated by power iteration. The interval is
 //!   `[λ/10, λ]` on the fine level and `[λ̂/10, 1.2 λ̂]` on coarse ones (MULTIGRID.md §4).
 //! - Coarsest level: sparse Cholesky, refactored every design iteration.
+//!
+//! [`Multigrid`] holds what [`Multigrid::update`] builds (operators, inverse diagonals, bounds,
+//! the coarsest factor) and is only read by a V-cycle; everything a V-cycle writes lives in a
+//! [`MultigridWorkspace`], so independent right-hand sides can run V-cycles concurrently.
 
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -84,21 +88,19 @@ impl Scratch {
     }
 }
 
-/// A coarse level: its Galerkin operator, smoother data, right-hand side and correction.
+/// A coarse level: its Galerkin operator and smoother data.
 #[derive(Debug)]
 struct CoarseLevel {
     operator: StencilOperator,
     subcells: SubcellStiffness,
     inv_diagonal: Vec<f64>,
     upper: f64,
-    b: Vec<f64>,
-    x: Vec<f64>,
-    scratch: Scratch,
 }
 
 impl CoarseLevel {
-    /// Chebyshev smoothing of `A x = b` on this level, on `[λ̂/10, 1.2 λ̂]` (`upper` = 1.2 λ̂).
-    fn smooth(&mut self, degree: usize, x_is_zero: bool) {
+    /// Chebyshev smoothing of `A x = b` on this level, on `[λ̂/10, 1.2 λ̂]` (`upper` = 1.2 λ̂),
+    /// with `b` and `x` in `work`.
+    fn smooth(&self, degree: usize, x_is_zero: bool, work: &mut LevelWork) {
         let op = &self.operator;
         let bounds = (self.upper / 12.0, self.upper);
         let apply = |u: &[f64], y: &mut [f64]| op.apply(u, y);
@@ -107,12 +109,31 @@ impl CoarseLevel {
             &self.inv_diagonal,
             bounds,
             degree,
-            &self.b,
-            &mut self.x,
+            &work.b,
+            &mut work.x,
             x_is_zero,
-            &mut self.scratch,
+            &mut work.scratch,
         );
     }
+}
+
+/// What a V-cycle writes on one coarse level: right-hand side, correction, smoother scratch.
+#[derive(Debug, Clone)]
+struct LevelWork {
+    b: Vec<f64>,
+    x: Vec<f64>,
+    scratch: Scratch,
+}
+
+/// Everything one V-cycle writes besides its output, sized for one hierarchy by
+/// [`Multigrid::workspace`]: smoother scratch on every level, the coarse right-hand sides and
+/// corrections, and the coarsest solve's right-hand side. It carries nothing from one V-cycle
+/// to the next.
+#[derive(Debug, Clone)]
+pub struct MultigridWorkspace {
+    fine: Scratch,
+    levels: Vec<LevelWork>,
+    coarsest_rhs: Vec<f64>,
 }
 
 /// The multigrid preconditioner of one fine grid with its supports.
@@ -120,10 +141,12 @@ impl CoarseLevel {
 pub struct Multigrid {
     fine_inv_diagonal: Vec<f64>,
     fine_upper: f64,
-    fine_scratch: Scratch,
     levels: Vec<CoarseLevel>,
     coarsest: DirectSolver,
     degree: usize,
+    /// Power-iteration vectors of [`update`](Self::update), sized for the largest coarse level.
+    power_x: Vec<f64>,
+    power_ad: Vec<f64>,
 }
 
 impl Multigrid {
@@ -141,40 +164,67 @@ impl Multigrid {
         for l in 1..count {
             let coarse = coarsen(&g);
             let fixed_c = coarse_fixed(&g, &g_fixed, &coarse);
-            let n = coarse.dof_count();
             levels.push(CoarseLevel {
                 operator: StencilOperator::new(coarse, &fixed_c),
                 subcells: SubcellStiffness::new(fine.element_stiffness(), 1 << l),
-                inv_diagonal: vec![0.0; n],
+                inv_diagonal: vec![0.0; coarse.dof_count()],
                 upper: 0.0,
-                b: vec![0.0; n],
-                x: vec![0.0; n],
-                scratch: Scratch::new(n),
             });
             (g, g_fixed) = (coarse, fixed_c);
         }
         let coarsest = DirectSolver::new(g, &g_fixed)?;
+        let largest = levels[0].inv_diagonal.len();
         Ok(Self {
             fine_inv_diagonal: vec![0.0; grid.dof_count()],
             fine_upper: spectral_bound(fine.element_stiffness()),
-            fine_scratch: Scratch::new(grid.dof_count()),
             levels,
             coarsest,
             degree: params.smoother_degree.max(1),
+            power_x: vec![0.0; largest],
+            power_ad: vec![0.0; largest],
         })
     }
 
-    /// Bytes held by the hierarchy (coarse operators, smoother data, scratch, coarsest factor).
+    /// Scratch for V-cycles of this hierarchy; one per concurrent V-cycle.
+    pub fn workspace(&self) -> MultigridWorkspace {
+        MultigridWorkspace {
+            fine: Scratch::new(self.fine_inv_diagonal.len()),
+            levels: self
+                .levels
+                .iter()
+                .map(|level| {
+                    let n = level.inv_diagonal.len();
+                    LevelWork {
+                        b: vec![0.0; n],
+                        x: vec![0.0; n],
+                        scratch: Scratch::new(n),
+                    }
+                })
+                .collect(),
+            coarsest_rhs: vec![0.0; self.coarsest.unknowns()],
+        }
+    }
+
+    /// Bytes held by one [`MultigridWorkspace`] of this hierarchy.
+    pub fn workspace_bytes(&self) -> usize {
+        let coarse: usize = self.levels.iter().map(|l| 5 * l.inv_diagonal.len()).sum();
+        8 * (3 * self.fine_inv_diagonal.len() + coarse + self.coarsest.unknowns())
+    }
+
+    /// Bytes held by the hierarchy (coarse operators, smoother data, coarsest factor), not
+    /// counting the V-cycles' [`MultigridWorkspace`]s.
     pub fn memory_bytes(&self) -> usize {
         let coarse: usize = self
             .levels
             .iter()
             .map(|l| {
                 let dofs = l.operator.grid().dof_count();
-                8 * (81 * dofs + 7 * dofs + l.subcells.factor().pow(3) * 576)
+                8 * (81 * dofs + 2 * dofs + l.subcells.factor().pow(3) * 576)
             })
             .sum();
-        coarse + 8 * 6 * self.fine_inv_diagonal.len() + self.coarsest.memory_bytes()
+        coarse
+            + 8 * (self.fine_inv_diagonal.len() + self.power_x.len() + self.power_ad.len())
+            + self.coarsest.memory_bytes()
     }
 
     /// Number of levels including the fine one.
@@ -195,18 +245,20 @@ impl Multigrid {
     pub fn update(&mut self, fine: &StiffnessOperator) -> Result<(), DirectError> {
         fine.diagonal(&mut self.fine_inv_diagonal);
         invert(&mut self.fine_inv_diagonal);
+        let (x, ad) = (&mut self.power_x, &mut self.power_ad);
         for level in &mut self.levels {
             level
                 .operator
                 .assemble_galerkin(fine.grid(), fine.stiffness(), &level.subcells);
             level.operator.diagonal(&mut level.inv_diagonal);
             invert(&mut level.inv_diagonal);
+            let n = level.inv_diagonal.len();
             level.upper = 1.2
                 * estimate_lambda_max(
                     &level.operator,
                     &level.inv_diagonal,
-                    &mut level.x,
-                    &mut level.scratch,
+                    &mut x[..n],
+                    &mut ad[..n],
                 );
         }
         let last = &self.levels[self.levels.len() - 1].operator;
@@ -214,12 +266,24 @@ impl Multigrid {
             .factorize_with(|row, col| last.entry(row, col))
     }
 
-    /// One V-cycle: `z ≈ A⁻¹ r` on the fine level.
-    pub fn apply(&mut self, fine: &StiffnessOperator, r: &[f64], z: &mut [f64]) {
+    /// One V-cycle: `z ≈ A⁻¹ r` on the fine level, writing only `z` and `work` (from
+    /// [`workspace`](Self::workspace)).
+    pub fn apply(
+        &self,
+        fine: &StiffnessOperator,
+        r: &[f64],
+        z: &mut [f64],
+        work: &mut MultigridWorkspace,
+    ) {
+        assert_eq!(
+            work.levels.len(),
+            self.levels.len(),
+            "workspace of another hierarchy"
+        );
         let degree = self.degree;
         let fine_apply = |x: &[f64], y: &mut [f64]| fine.apply(x, y);
         let fine_bounds = (self.fine_upper / 10.0, self.fine_upper);
-        let fs = &mut self.fine_scratch;
+        let fs = &mut work.fine;
         // Down: pre-smooth from zero, restrict the residual to the next level's right-hand side.
         z.fill(0.0);
         chebyshev(
@@ -234,55 +298,57 @@ impl Multigrid {
         );
         fine.apply(z, &mut fs.ad);
         residual(r, &fs.ad, &mut fs.r);
-        let first = &mut self.levels[0];
+        let first = &self.levels[0];
         restrict(
             fine.grid(),
             first.operator.grid(),
             first.operator.free_mask(),
             &fs.r,
-            &mut first.b,
+            &mut work.levels[0].b,
         );
         let count = self.levels.len();
         for l in 0..count - 1 {
-            let (head, tail) = self.levels.split_at_mut(l + 1);
-            let (level, next) = (&mut head[l], &mut tail[0]);
-            level.x.fill(0.0);
-            level.smooth(degree, true);
-            level.operator.apply(&level.x, &mut level.scratch.ad);
-            residual(&level.b, &level.scratch.ad, &mut level.scratch.r);
+            let (level, next) = (&self.levels[l], &self.levels[l + 1]);
+            let (head, tail) = work.levels.split_at_mut(l + 1);
+            let (lw, next_w) = (&mut head[l], &mut tail[0]);
+            lw.x.fill(0.0);
+            level.smooth(degree, true, lw);
+            level.operator.apply(&lw.x, &mut lw.scratch.ad);
+            residual(&lw.b, &lw.scratch.ad, &mut lw.scratch.r);
             let (grid, next_grid) = (level.operator.grid(), next.operator.grid());
             restrict(
                 grid,
                 next_grid,
                 next.operator.free_mask(),
-                &level.scratch.r,
-                &mut next.b,
+                &lw.scratch.r,
+                &mut next_w.b,
             );
         }
         // Coarsest: exact solve.
-        let last = &mut self.levels[count - 1];
-        self.coarsest.solve(&last.b, &mut last.x);
+        let last = &mut work.levels[count - 1];
+        self.coarsest
+            .solve(&last.b, &mut last.x, &mut work.coarsest_rhs);
         // Up: prolong the correction, post-smooth with the same polynomial (symmetric cycle).
         for l in (0..count - 1).rev() {
-            let (head, tail) = self.levels.split_at_mut(l + 1);
-            let (level, next) = (&mut head[l], &tail[0]);
+            let (level, next) = (&self.levels[l], &self.levels[l + 1]);
+            let (head, tail) = work.levels.split_at_mut(l + 1);
+            let (lw, next_w) = (&mut head[l], &tail[0]);
             let op = &level.operator;
             prolong(
                 op.grid(),
                 next.operator.grid(),
                 op.free_mask(),
-                &next.x,
-                &mut level.scratch.d,
+                &next_w.x,
+                &mut lw.scratch.d,
             );
-            add(&mut level.x, &level.scratch.d);
-            level.smooth(degree, false);
+            add(&mut lw.x, &lw.scratch.d);
+            level.smooth(degree, false, lw);
         }
-        let first = &self.levels[0];
         prolong(
             fine.grid(),
             first.operator.grid(),
             fine.free_mask(),
-            &first.x,
+            &work.levels[0].x,
             &mut fs.d,
         );
         add(z, &fs.d);
@@ -370,13 +436,13 @@ pub fn spectral_bound(ke: &ElementStiffness) -> f64 {
     m.symmetric_eigenvalues().max()
 }
 
-/// Power-iteration estimate of `λmax(D⁻¹A)` (deterministic start vector), using `x` and
-/// `scratch.ad` as work space.
+/// Power-iteration estimate of `λmax(D⁻¹A)` (deterministic start vector), using `x` and `ad`
+/// as work space.
 fn estimate_lambda_max(
     op: &StencilOperator,
     inv_diagonal: &[f64],
     x: &mut [f64],
-    scratch: &mut Scratch,
+    ad: &mut [f64],
 ) -> f64 {
     let n = inv_diagonal.len();
     for (i, v) in x.iter_mut().enumerate() {
@@ -390,12 +456,12 @@ fn estimate_lambda_max(
             break;
         }
         x.iter_mut().for_each(|v| *v /= norm);
-        op.apply(x, &mut scratch.ad);
-        for (a, m) in scratch.ad.iter_mut().zip(inv_diagonal) {
+        op.apply(x, ad);
+        for (a, m) in ad.iter_mut().zip(inv_diagonal) {
             *a *= m;
         }
         // ‖D⁻¹A x‖ for unit x converges to λmax from below.
-        let ad = &scratch.ad;
+        let ad = &*ad;
         lambda = crate::reduce::sum_map(n, |i| ad[i] * ad[i]).sqrt();
         x.copy_from_slice(ad);
     }

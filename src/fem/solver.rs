@@ -9,11 +9,21 @@
 //!
 //! Either way, the reported residual is the true `‖f − K u‖ / ‖f‖`, recomputed with the
 //! matrix-free operator after the solve.
+//!
+//! [`LinearSolver`] holds only what [`LinearSolver::set_stiffness`] builds (operator,
+//! factorization or multigrid hierarchy); a solve reads it and writes its displacement and a
+//! [`SolveWorkspace`] (from [`LinearSolver::workspace`]). Load cases are independent systems with
+//! the same matrix, so [`LinearSolver::solve_all`] solves them concurrently, one workspace each,
+//! each warm-started from its own previous displacement. Every solve is a fixed sequence of
+//! operations with fixed-order reductions, so its result does not depend on the thread count or
+//! on which other solves run beside it.
+
+use rayon::prelude::*;
 
 use super::cg::{CgError, CgParams, CgWorkspace, pcg};
 use super::direct::{DirectError, DirectSolver};
 use super::hex8::ElementStiffness;
-use super::multigrid::{Multigrid, MultigridParams, level_count};
+use super::multigrid::{Multigrid, MultigridParams, MultigridWorkspace, level_count};
 use super::operator::StiffnessOperator;
 use crate::grid::Grid;
 
@@ -95,19 +105,43 @@ pub enum SolveError {
 #[derive(Debug)]
 enum Method {
     Direct(Box<DirectSolver>),
-    Multigrid(Box<Multigrid>, CgWorkspace),
+    Multigrid(Box<Multigrid>),
 }
 
-/// Solver for `K(E) u = f` on one grid with fixed supports.
+/// Solver for `K(E) u = f` on one grid with fixed supports. Solves take `&self`, so one solver
+/// serves concurrent solves, each with its own [`SolveWorkspace`].
 #[derive(Debug)]
 pub struct LinearSolver {
     operator: StiffnessOperator,
     method: Method,
     tolerance: f64,
     max_iterations: usize,
+}
+
+/// Everything one solve writes besides its displacement: the masked right-hand side, the
+/// residual, and the method's scratch (the triangular solves' right-hand side and the refinement
+/// correction, or CG's vectors and the V-cycle's vectors on every level).
+///
+/// Made by [`LinearSolver::workspace`] for that solver; one per concurrent solve. It carries
+/// nothing from one solve to the next (the warm start is the displacement itself), so which
+/// workspace a solve gets never changes its result.
+#[derive(Debug, Clone)]
+pub struct SolveWorkspace {
     f_masked: Vec<f64>,
     residual: Vec<f64>,
-    correction: Vec<f64>,
+    method: MethodWorkspace,
+}
+
+#[derive(Debug, Clone)]
+enum MethodWorkspace {
+    Direct {
+        rhs: Vec<f64>,
+        correction: Vec<f64>,
+    },
+    Multigrid {
+        cg: CgWorkspace,
+        vcycle: MultigridWorkspace,
+    },
 }
 
 impl LinearSolver {
@@ -129,9 +163,8 @@ impl LinearSolver {
             };
         let (method, tolerance) = if use_multigrid {
             let mg = Multigrid::new(&operator, fixed, &params.multigrid)?;
-            let ws = CgWorkspace::new(grid.dof_count());
             (
-                Method::Multigrid(Box::new(mg), ws),
+                Method::Multigrid(Box::new(mg)),
                 params.tolerance.unwrap_or(MULTIGRID_TOLERANCE),
             )
         } else {
@@ -140,16 +173,42 @@ impl LinearSolver {
                 params.tolerance.unwrap_or(DIRECT_TOLERANCE),
             )
         };
-        let dofs = grid.dof_count();
         Ok(Self {
             operator,
             method,
             tolerance,
             max_iterations: params.max_iterations,
+        })
+    }
+
+    /// Scratch for one solve at a time with this solver (see [`SolveWorkspace`]).
+    pub fn workspace(&self) -> SolveWorkspace {
+        let dofs = self.operator.grid().dof_count();
+        let method = match &self.method {
+            Method::Direct(direct) => MethodWorkspace::Direct {
+                rhs: vec![0.0; direct.unknowns()],
+                correction: vec![0.0; dofs],
+            },
+            Method::Multigrid(mg) => MethodWorkspace::Multigrid {
+                cg: CgWorkspace::new(dofs),
+                vcycle: mg.workspace(),
+            },
+        };
+        SolveWorkspace {
             f_masked: vec![0.0; dofs],
             residual: vec![0.0; dofs],
-            correction: vec![0.0; dofs],
-        })
+            method,
+        }
+    }
+
+    /// Bytes held by one [`SolveWorkspace`] of this solver.
+    pub fn workspace_bytes(&self) -> usize {
+        let dofs = self.operator.grid().dof_count();
+        let method = match &self.method {
+            Method::Direct(direct) => 8 * (direct.unknowns() + dofs),
+            Method::Multigrid(mg) => 8 * 4 * dofs + mg.workspace_bytes(),
+        };
+        8 * 2 * dofs + method
     }
 
     /// The matrix-free operator (for energies and residuals).
@@ -169,19 +228,22 @@ impl LinearSolver {
     pub fn levels(&self) -> usize {
         match &self.method {
             Method::Direct(_) => 1,
-            Method::Multigrid(mg, _) => mg.level_count(),
+            Method::Multigrid(mg) => mg.level_count(),
         }
     }
 
     /// Estimated bytes of a whole optimization run with `load_cases` load cases: this solver,
-    /// the operator, one force and displacement vector per case, and ~12 element fields.
+    /// the operator, one workspace, force and displacement vector per case, and ~12 element
+    /// fields.
     pub fn memory_bytes(&self, load_cases: usize) -> usize {
         let grid = self.operator.grid();
         let method = match &self.method {
             Method::Direct(direct) => direct.memory_bytes(),
-            Method::Multigrid(mg, _) => mg.memory_bytes() + 8 * 4 * grid.dof_count(),
+            Method::Multigrid(mg) => mg.memory_bytes(),
         };
-        method + 8 * (grid.dof_count() * (4 + 2 * load_cases) + 12 * grid.element_count())
+        method
+            + load_cases * self.workspace_bytes()
+            + 8 * (grid.dof_count() * (1 + 2 * load_cases) + 12 * grid.element_count())
     }
 
     /// The relative residual the solves aim for.
@@ -197,25 +259,41 @@ impl LinearSolver {
             Method::Direct(direct) => {
                 direct.factorize(self.operator.element_stiffness(), stiffness)?
             }
-            Method::Multigrid(mg, _) => mg.update(&self.operator)?,
+            Method::Multigrid(mg) => mg.update(&self.operator)?,
         }
         Ok(())
     }
 
     /// Solves `K u = f` for the stiffness last set, starting from `u` (warm start); `f` on
-    /// fixed DOFs is ignored (reactions).
-    pub fn solve(&mut self, f: &[f64], u: &mut [f64]) -> Result<SolveInfo, SolveError> {
+    /// fixed DOFs is ignored (reactions). `workspace` must come from this solver's
+    /// [`workspace`](Self::workspace).
+    pub fn solve(
+        &self,
+        f: &[f64],
+        u: &mut [f64],
+        workspace: &mut SolveWorkspace,
+    ) -> Result<SolveInfo, SolveError> {
         let mask = self.operator.free_mask();
-        for ((fm, &fi), &m) in self.f_masked.iter_mut().zip(f).zip(mask) {
+        assert!(
+            f.len() == mask.len() && u.len() == mask.len(),
+            "one force and one displacement per DOF"
+        );
+        let SolveWorkspace {
+            f_masked,
+            residual,
+            method,
+        } = workspace;
+        for ((fm, &fi), &m) in f_masked.iter_mut().zip(f).zip(mask) {
             *fm = m * fi;
         }
-        let f_norm = norm(&self.f_masked);
-        match &mut self.method {
-            Method::Direct(direct) => {
-                direct.solve(&self.f_masked, u);
+        let f_norm = norm(f_masked);
+        match (&self.method, method) {
+            (Method::Direct(direct), MethodWorkspace::Direct { rhs, correction }) => {
+                direct.solve(f_masked, u, rhs);
                 let mut iterations = 1;
                 loop {
-                    let relative_residual = self.relative_residual(u, f_norm)?;
+                    let relative_residual =
+                        self.relative_residual(u, f_masked, f_norm, residual)?;
                     let converged = relative_residual <= self.tolerance;
                     if converged || iterations > MAX_REFINEMENTS.min(self.max_iterations) {
                         return Ok(SolveInfo {
@@ -224,17 +302,14 @@ impl LinearSolver {
                             converged,
                         });
                     }
-                    let Method::Direct(direct) = &mut self.method else {
-                        unreachable!()
-                    };
-                    direct.solve(&self.residual, &mut self.correction);
-                    for (x, d) in u.iter_mut().zip(&self.correction) {
+                    direct.solve(residual, correction, rhs);
+                    for (x, d) in u.iter_mut().zip(correction.iter()) {
                         *x += d;
                     }
                     iterations += 1;
                 }
             }
-            Method::Multigrid(mg, ws) => {
+            (Method::Multigrid(mg), MethodWorkspace::Multigrid { cg, vcycle }) => {
                 let operator = &self.operator;
                 let params = CgParams {
                     tolerance: self.tolerance,
@@ -242,13 +317,13 @@ impl LinearSolver {
                 };
                 let info = pcg(
                     |x, y| operator.apply(x, y),
-                    |r, z| mg.apply(operator, r, z),
-                    &self.f_masked,
+                    |r, z| mg.apply(operator, r, z, vcycle),
+                    f_masked,
                     u,
                     &params,
-                    ws,
+                    cg,
                 )?;
-                let relative_residual = self.relative_residual(u, f_norm)?;
+                let relative_residual = self.relative_residual(u, f_masked, f_norm, residual)?;
                 Ok(SolveInfo {
                     iterations: info.iterations,
                     relative_residual,
@@ -256,19 +331,42 @@ impl LinearSolver {
                     converged: info.converged && relative_residual <= 10.0 * self.tolerance,
                 })
             }
+            _ => panic!("the workspace belongs to a solver of another method"),
         }
     }
 
-    /// Leaves `f − K u` in `self.residual` and returns its norm relative to `f_norm`.
-    fn relative_residual(&mut self, u: &[f64], f_norm: f64) -> Result<f64, SolveError> {
-        self.operator.apply(u, &mut self.residual);
-        for (r, &f) in self.residual.iter_mut().zip(&self.f_masked) {
+    /// Solves independent systems `K u = f` concurrently, one per job `(f, u, workspace)`, each
+    /// as [`solve`](Self::solve) does (warm-started from its `u`). The jobs must not share a
+    /// workspace, which the borrows already ensure. Each result is bitwise that of solving the
+    /// job alone, for any thread count. Every job runs; the infos come back in job order, or
+    /// the first error in job order.
+    pub fn solve_all(
+        &self,
+        jobs: &mut [(&[f64], &mut [f64], &mut SolveWorkspace)],
+    ) -> Result<Vec<SolveInfo>, SolveError> {
+        let results: Vec<Result<SolveInfo, SolveError>> = jobs
+            .par_iter_mut()
+            .map(|(f, u, workspace)| self.solve(f, u, workspace))
+            .collect();
+        results.into_iter().collect()
+    }
+
+    /// Leaves `f − K u` in `residual` and returns its norm relative to `f_norm`.
+    fn relative_residual(
+        &self,
+        u: &[f64],
+        f: &[f64],
+        f_norm: f64,
+        residual: &mut [f64],
+    ) -> Result<f64, SolveError> {
+        self.operator.apply(u, residual);
+        for (r, &f) in residual.iter_mut().zip(f) {
             *r = f - *r;
         }
         let relative_residual = if f_norm == 0.0 {
-            norm(&self.residual)
+            norm(residual)
         } else {
-            norm(&self.residual) / f_norm
+            norm(residual) / f_norm
         };
         if relative_residual.is_finite() {
             Ok(relative_residual)
@@ -315,7 +413,7 @@ mod tests {
             LinearSolver::new(grid, ElementStiffness::new(0.3), &fixed, &params).unwrap();
         solver.set_stiffness(&stiffness).unwrap();
         let mut u = vec![0.0; f.len()];
-        let info = solver.solve(&f, &mut u).unwrap();
+        let info = solver.solve(&f, &mut u, &mut solver.workspace()).unwrap();
         (u, info, solver.kind())
     }
 
@@ -389,5 +487,75 @@ mod tests {
         let (a, b) = (run(1), run(2));
         assert_eq!(a.0, b.0);
         assert_eq!(a.1, b.1);
+    }
+
+    #[test]
+    fn solve_all_is_bitwise_the_sequential_solves_for_one_and_two_threads() {
+        let grid = Grid::new([8, 4, 4], 1.0);
+        let (fixed, stiffness, tip) = contrast_problem(grid);
+        let n = grid.dof_count();
+        let at_tip = |d: usize| grid.node_coords(d / 3)[0] == grid.elements[0];
+        let sideways: Vec<f64> = (0..n)
+            .map(|d| if d % 3 == 2 && at_tip(d) { 0.5 } else { 0.0 })
+            .collect();
+        let body: Vec<f64> = (0..n).map(|d| (0.37 * d as f64).sin()).collect();
+        let forces = [tip, sideways, body];
+        // Zero, zero and a non-zero warm start.
+        let starts = [
+            vec![0.0; n],
+            vec![0.0; n],
+            (0..n).map(|d| 1e-3 * (d as f64).cos()).collect(),
+        ];
+        for (method, kind) in [
+            (SolverMethod::Direct, "sparse-cholesky"),
+            (SolverMethod::Multigrid, "multigrid-cg"),
+        ] {
+            let params = SolverParams {
+                method,
+                multigrid: MultigridParams {
+                    levels: Some(2),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let mut solver =
+                LinearSolver::new(grid, ElementStiffness::new(0.3), &fixed, &params).unwrap();
+            solver.set_stiffness(&stiffness).unwrap();
+            assert_eq!(solver.kind(), kind);
+            // One after the other, all through one workspace.
+            let mut workspace = solver.workspace();
+            let mut expected = starts.clone();
+            let expected_infos: Vec<SolveInfo> = forces
+                .iter()
+                .zip(&mut expected)
+                .map(|(f, u)| solver.solve(f, u, &mut workspace).unwrap())
+                .collect();
+            assert!(
+                expected_infos.iter().all(|i| i.converged),
+                "{expected_infos:?}"
+            );
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut u = starts.clone();
+                let mut workspaces: Vec<SolveWorkspace> =
+                    forces.iter().map(|_| solver.workspace()).collect();
+                let infos = pool
+                    .install(|| {
+                        let mut jobs: Vec<_> = forces
+                            .iter()
+                            .zip(&mut u)
+                            .zip(&mut workspaces)
+                            .map(|((f, u), w)| (f.as_slice(), u.as_mut_slice(), w))
+                            .collect();
+                        solver.solve_all(&mut jobs)
+                    })
+                    .unwrap();
+                assert_eq!(infos, expected_infos, "{kind}, {threads} thread(s)");
+                assert_eq!(u, expected, "{kind}, {threads} thread(s)");
+            }
+        }
     }
 }

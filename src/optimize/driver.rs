@@ -44,7 +44,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
     let mut x_phys = vec![0.0; n];
     let mut scratch = vec![0.0; n];
     space.physical(&filter, &x, &mut x_phys, &mut scratch);
-    let mut responses = Responses::new(problem);
+    let mut responses = Responses::new(problem, &solver);
     let mut stiffness = vec![0.0; n];
     let mut analysed = x_phys.clone();
     let mut history = Vec::new();
@@ -69,10 +69,11 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         let clock = Instant::now();
         solver.set_stiffness(&stiffness).map_err(solve_error)?;
         timings.solver_setup_s += clock.elapsed().as_secs_f64();
-        // 2. One solve per load case (and per displacement limit, its adjoint), warm-started.
+        // 2. Solve the load cases concurrently (then the displacement limits' adjoints), each
+        //    warm-started from its previous solution.
         let clock = Instant::now();
         let solves = responses
-            .evaluate(problem, &mut solver, &x_phys)
+            .evaluate(problem, &solver, &x_phys)
             .map_err(solve_error)?;
         timings.solve_s += clock.elapsed().as_secs_f64();
         // 3. Objective, constraints and their sensitivities with respect to ρ̃.

@@ -12,8 +12,13 @@
 //! normalization of Le, Norato, Bruns, Ha & Tortorelli 2010, "Stress-based topology optimization
 //! for continua", §3.3). Its sensitivity needs one adjoint solve `K λ = ∂δ/∂u`, then
 //! `dδ/dρ̃ₑ = −p ρ̃ₑᵖ⁻¹ (E0 − Emin) h λₑᵀK̂uₑ + λₑᵀwₑ`.
+//!
+//! The load cases share `K` but are otherwise independent, so they are solved together
+//! ([`LinearSolver::solve_all`]), each warm-started from its own previous displacement with its
+//! own workspace; the adjoint solves follow as a second batch, since each needs its case's `u`.
+//! Each solve's result is the same as solving the cases one by one.
 
-use crate::fem::{LinearSolver, SolveError, SolveInfo};
+use crate::fem::{LinearSolver, SolveError, SolveInfo, SolveWorkspace};
 use crate::problem::Problem;
 use crate::reduce;
 
@@ -28,6 +33,8 @@ pub struct Responses {
     /// Displacements of each load case for the design last evaluated, mm.
     pub displacements: Vec<Vec<f64>>,
     adjoints: Vec<Option<Vec<f64>>>,
+    /// Scratch of each case's solve, reused by its adjoint solve (a later batch).
+    workspaces: Vec<SolveWorkspace>,
     /// Compliance of each case, N·mm.
     pub compliance: Vec<f64>,
     /// `∂cᵢ/∂ρ̃` of each case.
@@ -44,8 +51,8 @@ pub struct Responses {
 }
 
 impl Responses {
-    /// Buffers for `problem`.
-    pub fn new(problem: &Problem) -> Self {
+    /// Buffers for `problem` solved by `solver`.
+    pub fn new(problem: &Problem, solver: &LinearSolver) -> Self {
         let (n, dofs) = (problem.grid.element_count(), problem.grid.dof_count());
         let cases = &problem.load_cases;
         let limited = |c: &crate::problem::LoadCase| c.max_displacement_mm.is_some();
@@ -56,6 +63,7 @@ impl Responses {
                 .iter()
                 .map(|c| limited(c).then(|| vec![0.0; dofs]))
                 .collect(),
+            workspaces: cases.iter().map(|_| solver.workspace()).collect(),
             compliance: vec![0.0; cases.len()],
             compliance_gradient: vec![vec![0.0; n]; cases.len()],
             max_displacement: vec![0.0; cases.len()],
@@ -82,80 +90,137 @@ impl Responses {
         }
     }
 
-    /// Solves every load case for the stiffness already set in `solver` (each warm-started from
-    /// its previous displacement) and computes the responses of `x_phys`.
+    /// Solves every load case for the stiffness already set in `solver` (all cases at once, each
+    /// warm-started from its previous displacement) and computes the responses of `x_phys`.
+    /// Returns the infos of the case solves in case order, then those of the adjoint solves.
     pub fn evaluate(
         &mut self,
         problem: &Problem,
-        solver: &mut LinearSolver,
+        solver: &LinearSolver,
         x_phys: &[f64],
     ) -> Result<Vec<SolveInfo>, SolveError> {
+        for (case, forces) in problem.load_cases.iter().zip(&mut self.forces) {
+            if let Some(w) = case.self_weight_n {
+                add_self_weight(problem, x_phys, w, &case.forces_n, forces);
+            }
+        }
+        let mut jobs: Vec<_> = self
+            .forces
+            .iter()
+            .zip(&mut self.displacements)
+            .zip(&mut self.workspaces)
+            .map(|((f, u), workspace)| (f.as_slice(), u.as_mut_slice(), workspace))
+            .collect();
+        let mut infos = solver.solve_all(&mut jobs)?;
+        let mut adjoint_loads = Vec::new();
+        for i in 0..problem.load_cases.len() {
+            self.case_responses(problem, solver, x_phys, i);
+            if self.adjoints[i].is_some() {
+                let u = &self.displacements[i];
+                adjoint_loads.push((i, displacement_norm(u, self.max_displacement[i])));
+            }
+        }
+        if adjoint_loads.is_empty() {
+            return Ok(infos);
+        }
+        let mut jobs: Vec<_> = self
+            .adjoints
+            .iter_mut()
+            .zip(&mut self.workspaces)
+            .filter_map(|(adjoint, workspace)| Some((adjoint.as_mut()?, workspace)))
+            .zip(&adjoint_loads)
+            .map(|((adjoint, workspace), (_, (_, rhs)))| {
+                (rhs.as_slice(), adjoint.as_mut_slice(), workspace)
+            })
+            .collect();
+        infos.extend(solver.solve_all(&mut jobs)?);
+        for &(i, (measure, _)) in &adjoint_loads {
+            self.displacement_sensitivity(problem, solver, x_phys, i, measure);
+        }
+        Ok(infos)
+    }
+
+    /// Compliance, its gradient and the largest displacement of case `i`, from its displacement.
+    fn case_responses(
+        &mut self,
+        problem: &Problem,
+        solver: &LinearSolver,
+        x_phys: &[f64],
+        i: usize,
+    ) {
         let grid = problem.grid;
         let e0 = problem.material.youngs_modulus_mpa;
         let emin = problem.min_youngs_modulus_mpa();
         let p = problem.optimization.penalization;
         let h = grid.element_size_mm;
-        let mut infos = Vec::new();
-        for (i, case) in problem.load_cases.iter().enumerate() {
-            if let Some(w) = case.self_weight_n {
-                add_self_weight(problem, x_phys, w, &case.forces_n, &mut self.forces[i]);
-            }
-            infos.push(solver.solve(&self.forces[i], &mut self.displacements[i])?);
-            let u = &self.displacements[i];
-            solver.operator().element_energies(u, &mut self.energies);
-            let energies = &self.energies;
-            self.compliance[i] = reduce::sum_map(x_phys.len(), |e| {
-                (emin + x_phys[e].powf(p) * (e0 - emin)) * h * energies[e]
-            });
-            let gradient = &mut self.compliance_gradient[i];
-            for ((g, &rho), &ce) in gradient.iter_mut().zip(x_phys).zip(energies) {
-                *g = -p * rho.powf(p - 1.0) * (e0 - emin) * h * ce;
-            }
-            if let Some(w) = case.self_weight_n {
-                add_load_sensitivity(problem, w, u, 2.0, gradient);
-            }
-            self.max_displacement[i] = reduce::max_map(grid.node_count(), |n| node_norm(u, n));
-
-            let (Some(adjoint), Some(gradient)) =
-                (&mut self.adjoints[i], &mut self.displacement_gradient[i])
-            else {
-                continue;
-            };
-            let (measure, rhs) = displacement_norm(u, self.max_displacement[i]);
-            infos.push(solver.solve(&rhs, adjoint)?);
-            // λₑᵀK̂uₑ by polarization, with λ scaled to u's size so nothing cancels.
-            let (un, ln) = (norm(u), norm(adjoint));
-            let s = if ln > 0.0 { un / ln } else { 1.0 };
-            for ((pl, mi), (&a, &b)) in self
-                .plus
-                .iter_mut()
-                .zip(self.minus.iter_mut())
-                .zip(u.iter().zip(adjoint.iter()))
-            {
-                *pl = a + s * b;
-                *mi = a - s * b;
-            }
-            solver
-                .operator()
-                .element_energies(&self.plus, &mut self.energies);
-            solver
-                .operator()
-                .element_energies(&self.minus, &mut self.energies_minus);
-            // Scaled so that the constraint acts on the true maximum (adaptive normalization).
-            let scale = if measure > 0.0 {
-                self.max_displacement[i] / measure
-            } else {
-                1.0
-            };
-            for e in 0..gradient.len() {
-                let cross = (self.energies[e] - self.energies_minus[e]) / (4.0 * s);
-                gradient[e] = -scale * p * x_phys[e].powf(p - 1.0) * (e0 - emin) * h * cross;
-            }
-            if let Some(w) = case.self_weight_n {
-                add_load_sensitivity(problem, w, adjoint, scale, gradient);
-            }
+        let case = &problem.load_cases[i];
+        let u = &self.displacements[i];
+        solver.operator().element_energies(u, &mut self.energies);
+        let energies = &self.energies;
+        self.compliance[i] = reduce::sum_map(x_phys.len(), |e| {
+            (emin + x_phys[e].powf(p) * (e0 - emin)) * h * energies[e]
+        });
+        let gradient = &mut self.compliance_gradient[i];
+        for ((g, &rho), &ce) in gradient.iter_mut().zip(x_phys).zip(energies) {
+            *g = -p * rho.powf(p - 1.0) * (e0 - emin) * h * ce;
         }
-        Ok(infos)
+        if let Some(w) = case.self_weight_n {
+            add_load_sensitivity(problem, w, u, 2.0, gradient);
+        }
+        self.max_displacement[i] = reduce::max_map(grid.node_count(), |n| node_norm(u, n));
+    }
+
+    /// Gradient of case `i`'s scaled displacement p-norm (value `measure`), from its displacement
+    /// and adjoint.
+    fn displacement_sensitivity(
+        &mut self,
+        problem: &Problem,
+        solver: &LinearSolver,
+        x_phys: &[f64],
+        i: usize,
+        measure: f64,
+    ) {
+        let e0 = problem.material.youngs_modulus_mpa;
+        let emin = problem.min_youngs_modulus_mpa();
+        let p = problem.optimization.penalization;
+        let h = problem.grid.element_size_mm;
+        let u = &self.displacements[i];
+        let (Some(adjoint), Some(gradient)) =
+            (&self.adjoints[i], &mut self.displacement_gradient[i])
+        else {
+            return;
+        };
+        // λₑᵀK̂uₑ by polarization, with λ scaled to u's size so nothing cancels.
+        let (un, ln) = (norm(u), norm(adjoint));
+        let s = if ln > 0.0 { un / ln } else { 1.0 };
+        for ((pl, mi), (&a, &b)) in self
+            .plus
+            .iter_mut()
+            .zip(self.minus.iter_mut())
+            .zip(u.iter().zip(adjoint.iter()))
+        {
+            *pl = a + s * b;
+            *mi = a - s * b;
+        }
+        solver
+            .operator()
+            .element_energies(&self.plus, &mut self.energies);
+        solver
+            .operator()
+            .element_energies(&self.minus, &mut self.energies_minus);
+        // Scaled so that the constraint acts on the true maximum (adaptive normalization).
+        let scale = if measure > 0.0 {
+            self.max_displacement[i] / measure
+        } else {
+            1.0
+        };
+        for e in 0..gradient.len() {
+            let cross = (self.energies[e] - self.energies_minus[e]) / (4.0 * s);
+            gradient[e] = -scale * p * x_phys[e].powf(p - 1.0) * (e0 - emin) * h * cross;
+        }
+        if let Some(w) = problem.load_cases[i].self_weight_n {
+            add_load_sensitivity(problem, w, adjoint, scale, gradient);
+        }
     }
 }
 

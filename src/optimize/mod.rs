@@ -1,6 +1,6 @@
 //! Topology optimization by SIMP: the loop ([`driver`]), the design space with its passive
 //! elements and symmetry ([`design_space`]), the structural responses ([`responses`]), the
-//! updates ([`oc`], [`mma`]) and the records.
+//! updates (`update.rs` choosing between [`oc`] and [`mma`]) and the records.
 //!
 //! argmin's `Executor` is not used for the loop: it owns iteration and state, keeps several copies
 //! of the design vector, and would hide the stages (filter → solve per load case → sensitivities →
@@ -14,6 +14,7 @@ pub mod driver;
 pub mod mma;
 pub mod oc;
 pub mod responses;
+mod update;
 
 pub use driver::optimize;
 

@@ -1,0 +1,206 @@
+//! The design update of one iteration: the objective and constraints in the form each method
+//! wants, and the OC or MMA step.
+//!
+//! - `min_compliance` by OC: the weighted compliance gradient and OC's volume sensitivity (ones).
+//! - `min_compliance` by MMA: the compliance scaled to 10 at the first iteration (Svanberg's
+//!   advice: an objective of order 1–100), and `mean(ρ̃)/V* − 1 ≤ 0`.
+//! - `min_mass` by MMA: `10 · mean(ρ̃)` over the free elements, and per load case
+//!   `cᵢ/c̄ᵢ − 1 ≤ 0` and `max|uᵢ|/δ̄ᵢ − 1 ≤ 0`.
+
+use super::design_space::DesignSpace;
+use super::mma::{Mma, MmaParams};
+use super::oc::{OcParams, oc_update};
+use super::responses::Responses;
+use crate::filter::DensityFilter;
+use crate::problem::{Objective, Optimizer, Problem};
+
+/// The values an update needs: objective and constraints (`gᵢ ≤ 0`), gradients with respect to
+/// ρ̃ until step 4 turns them into gradients with respect to the design variables.
+pub(super) struct Functions {
+    objective: f64,
+    objective_gradient: Vec<f64>,
+    constraints: Vec<f64>,
+    constraint_gradients: Vec<Vec<f64>>,
+}
+
+impl Functions {
+    pub(super) fn gradients_mut(&mut self) -> impl Iterator<Item = &mut Vec<f64>> {
+        std::iter::once(&mut self.objective_gradient).chain(self.constraint_gradients.iter_mut())
+    }
+}
+
+/// The update method with its state.
+pub(super) enum Update {
+    Oc(OcParams),
+    Mma {
+        mma: Box<Mma>,
+        x_min: Vec<f64>,
+        x_max: Vec<f64>,
+    },
+}
+
+impl Update {
+    pub(super) fn new(problem: &Problem, space: &DesignSpace) -> Self {
+        let opt = &problem.optimization;
+        match opt.optimizer {
+            Optimizer::Oc { move_limit } => Self::Oc(OcParams {
+                move_limit,
+                volume_fraction: opt.volume_fraction,
+            }),
+            Optimizer::Mma { move_limit } => {
+                let constraints = match opt.objective {
+                    Objective::MinCompliance => 1,
+                    Objective::MinMass => problem
+                        .load_cases
+                        .iter()
+                        .map(|c| {
+                            usize::from(c.max_compliance_nmm.is_some())
+                                + usize::from(c.max_displacement_mm.is_some())
+                        })
+                        .sum(),
+                };
+                let (x_min, x_max) = space.bounds();
+                let params = MmaParams {
+                    move_limit,
+                    ..MmaParams::default()
+                };
+                Self::Mma {
+                    mma: Box::new(Mma::new(x_min.len(), constraints, params)),
+                    x_min,
+                    x_max,
+                }
+            }
+        }
+    }
+
+    /// Objective and constraints of the problem at `x_phys`, in the scaling the method wants.
+    pub(super) fn functions(
+        &self,
+        problem: &Problem,
+        space: &DesignSpace,
+        x_phys: &[f64],
+        responses: &Responses,
+        first_compliance: f64,
+    ) -> Functions {
+        let n = x_phys.len();
+        let cases = &problem.load_cases;
+        let weighted_gradient = || {
+            let mut gradient = vec![0.0; n];
+            for (case, g) in cases.iter().zip(&responses.compliance_gradient) {
+                for (total, gi) in gradient.iter_mut().zip(g) {
+                    *total += case.weight * gi;
+                }
+            }
+            gradient
+        };
+        let design = space.design_count() as f64;
+        // Mean density of the free elements and its gradient.
+        let volume = space.design_volume(x_phys) / design;
+        let volume_gradient = vec![1.0 / design; n];
+        let compliance: f64 = cases
+            .iter()
+            .zip(&responses.compliance)
+            .map(|(case, c)| case.weight * c)
+            .sum();
+        match (self, problem.optimization.objective) {
+            (Self::Oc(_), _) => Functions {
+                objective: compliance,
+                objective_gradient: weighted_gradient(),
+                constraints: Vec::new(),
+                // OC's volume sensitivity: ones, as top88/top3d.
+                constraint_gradients: vec![vec![1.0; n]],
+            },
+            (Self::Mma { .. }, Objective::MinCompliance) => {
+                // Svanberg's advice: an objective of order 1–100; the compliance falls by orders
+                // of magnitude, so it is scaled by its first value.
+                let scale = 10.0 / first_compliance;
+                let target = problem.optimization.volume_fraction;
+                Functions {
+                    objective: scale * compliance,
+                    objective_gradient: weighted_gradient().iter().map(|g| scale * g).collect(),
+                    constraints: vec![volume / target - 1.0],
+                    constraint_gradients: vec![
+                        volume_gradient.iter().map(|g| g / target).collect(),
+                    ],
+                }
+            }
+            (Self::Mma { .. }, Objective::MinMass) => {
+                let mut constraints = Vec::new();
+                let mut constraint_gradients = Vec::new();
+                for (i, case) in cases.iter().enumerate() {
+                    if let Some(limit) = case.max_compliance_nmm {
+                        constraints.push(responses.compliance[i] / limit - 1.0);
+                        constraint_gradients.push(
+                            responses.compliance_gradient[i]
+                                .iter()
+                                .map(|g| g / limit)
+                                .collect(),
+                        );
+                    }
+                    if let (Some(limit), Some(gradient)) = (
+                        case.max_displacement_mm,
+                        &responses.displacement_gradient[i],
+                    ) {
+                        constraints.push(responses.max_displacement[i] / limit - 1.0);
+                        constraint_gradients.push(gradient.iter().map(|g| g / limit).collect());
+                    }
+                }
+                Functions {
+                    objective: 10.0 * volume,
+                    objective_gradient: volume_gradient.iter().map(|g| 10.0 * g).collect(),
+                    constraints,
+                    constraint_gradients,
+                }
+            }
+        }
+    }
+
+    /// Computes the next design `x_new` and its physical density.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn step(
+        &mut self,
+        x: &[f64],
+        functions: &Functions,
+        space: &DesignSpace,
+        filter: &DensityFilter,
+        x_new: &mut [f64],
+        x_phys: &mut [f64],
+        scratch: &mut [f64],
+    ) -> Result<(), String> {
+        match self {
+            Self::Oc(params) => {
+                oc_update(
+                    x,
+                    &functions.objective_gradient,
+                    &functions.constraint_gradients[0],
+                    space,
+                    filter,
+                    params,
+                    x_new,
+                    x_phys,
+                    scratch,
+                );
+            }
+            Self::Mma { mma, x_min, x_max } => {
+                let gradients: Vec<&[f64]> = functions
+                    .constraint_gradients
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect();
+                mma.update(
+                    x,
+                    functions.objective,
+                    &functions.objective_gradient,
+                    &functions.constraints,
+                    &gradients,
+                    x_min,
+                    x_max,
+                    x_new,
+                )
+                .map_err(|e| e.to_string())?;
+                space.physical(filter, x_new, x_phys, scratch);
+            }
+        }
+        Ok(())
+    }
+}

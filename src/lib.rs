@@ -13,6 +13,7 @@
 //! The library is used by the `formwerk` binary; `examples/library.rs` shows direct use.
 #![warn(missing_docs)]
 
+pub mod am_filter;
 pub mod analysis;
 pub mod bench;
 pub mod design;

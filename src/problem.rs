@@ -64,6 +64,15 @@ pub enum Objective {
     MinMass,
 }
 
+/// Additive-manufacturing constraints of a problem.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Manufacturing {
+    /// Build direction of overhang control (Langelaar's AM filter), if any.
+    pub build_direction: Option<crate::am_filter::BuildDirection>,
+    /// Steepest printable overhang, degrees from the build plane.
+    pub overhang_angle_deg: f64,
+}
+
 /// How many nodes and elements a region of the design file selected.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RegionReport {
@@ -139,6 +148,8 @@ pub struct Problem {
     pub part: PartParams,
     /// Mesh files to write (at least one).
     pub formats: Vec<MeshFormat>,
+    /// Additive-manufacturing constraints.
+    pub manufacturing: Manufacturing,
     /// What each region of the design file selected, in file order.
     pub regions: Vec<RegionReport>,
     /// Things about the design the user should know (e.g. a region selecting half the domain).

@@ -3,6 +3,7 @@
 //! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
 //! - `designs`: every example design in `designs/` is valid (issue 2).
 //! - `loads_regions`: regions, loads and their errors through the library and the CLI (issue 5).
+//! - `manufacturing`: overhang control keys, errors, and self-supporting results (issue 6).
 //! - `mma_oracle`: our MMA against genoxide's independent MMA: same optimum, multipliers and objective (issue 5).
 //! - `no_panic`: mutated design files never panic the parser and validator (issue 2).
 //! - `part`: mesh files, `result.json` mesh section, preview, `inspect`, `[output]` (issue 4).
@@ -18,6 +19,7 @@ mod cli_errors;
 mod cli_run;
 mod designs;
 mod loads_regions;
+mod manufacturing;
 mod mma_oracle;
 mod no_panic;
 mod optimizers;

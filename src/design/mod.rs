@@ -49,6 +49,79 @@ pub struct Design {
     /// Part export settings (all optional).
     #[serde(default)]
     pub output: OutputSpec,
+    /// How the part will be made (all optional).
+    #[serde(default)]
+    pub manufacturing: ManufacturingSpec,
+}
+
+/// How the part will be made: additive-manufacturing constraints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManufacturingSpec {
+    /// Build direction for overhang control: `"+x"`, `"-x"`, `"+y"`, `"-y"`, `"+z"`, `"-z"`, or
+    /// `"none"` (default: no overhang control). The base plate is at the start of the direction.
+    #[serde(default)]
+    pub build_direction: BuildDirectionSpec,
+    /// Steepest overhang printable without support, degrees from the build plane (default 45,
+    /// the voxel grid's native angle and the only one supported).
+    #[serde(default = "default_overhang_angle")]
+    pub overhang_angle_deg: f64,
+}
+
+impl Default for ManufacturingSpec {
+    fn default() -> Self {
+        Self {
+            build_direction: BuildDirectionSpec::None,
+            overhang_angle_deg: default_overhang_angle(),
+        }
+    }
+}
+
+fn default_overhang_angle() -> f64 {
+    45.0
+}
+
+/// A build direction, or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BuildDirectionSpec {
+    /// No overhang control.
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// Along +x.
+    #[serde(rename = "+x")]
+    PlusX,
+    /// Along −x.
+    #[serde(rename = "-x")]
+    MinusX,
+    /// Along +y.
+    #[serde(rename = "+y")]
+    PlusY,
+    /// Along −y.
+    #[serde(rename = "-y")]
+    MinusY,
+    /// Along +z.
+    #[serde(rename = "+z")]
+    PlusZ,
+    /// Along −z.
+    #[serde(rename = "-z")]
+    MinusZ,
+}
+
+impl BuildDirectionSpec {
+    /// The direction, `None` for no overhang control.
+    pub fn direction(self) -> Option<crate::am_filter::BuildDirection> {
+        use crate::am_filter::BuildDirection as D;
+        match self {
+            Self::None => None,
+            Self::PlusX => Some(D::PlusX),
+            Self::MinusX => Some(D::MinusX),
+            Self::PlusY => Some(D::PlusY),
+            Self::MinusY => Some(D::MinusY),
+            Self::PlusZ => Some(D::PlusZ),
+            Self::MinusZ => Some(D::MinusZ),
+        }
+    }
 }
 
 /// Part export settings.

@@ -15,7 +15,8 @@ use crate::fem::{MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
 use crate::mesh::PartParams;
 use crate::problem::{
-    ElementRole, Material, Objective, OptimizationParams, Optimizer, Problem, RegionReport,
+    ElementRole, Manufacturing, Material, Objective, OptimizationParams, Optimizer, Problem,
+    RegionReport,
 };
 
 /// A region selecting more than this share of the domain's nodes or elements gets a warning.
@@ -145,6 +146,9 @@ impl Design {
             .map_err(|(key, m)| invalid(key, m))?;
         let solver = self.solver(&grid).map_err(|(key, m)| invalid(key, m))?;
         let part = self.part().map_err(|(key, m)| invalid(key, m))?;
+        let manufacturing = self
+            .manufacturing(&optimization)
+            .map_err(|(key, m)| invalid(key, m))?;
         Ok(Problem {
             name: self.name.clone(),
             grid,
@@ -155,9 +159,43 @@ impl Design {
             solver,
             part,
             formats: self.output.formats.clone(),
+            manufacturing,
             element_roles,
             regions: regions.reports,
             warnings: regions.warnings,
+        })
+    }
+
+    fn manufacturing(
+        &self,
+        optimization: &OptimizationParams,
+    ) -> Result<Manufacturing, (&'static str, String)> {
+        let m = &self.manufacturing;
+        // The AM filter's support region (the element below and its four neighbours) makes
+        // 45° the angle the voxel grid can express; other angles would need another stencil.
+        if m.overhang_angle_deg != 45.0 {
+            return Err((
+                "manufacturing.overhang_angle_deg",
+                format!(
+                    "{} is not supported: overhang control works on the voxel grid, whose native angle is 45°",
+                    m.overhang_angle_deg
+                ),
+            ));
+        }
+        let build_direction = m.build_direction.direction();
+        if let Some(direction) = build_direction
+            && optimization.symmetry[direction.axis()]
+        {
+            return Err((
+                "manufacturing.build_direction",
+                format!(
+                    "{direction} conflicts with optimization.symmetry: a part printed along an axis cannot be mirror-symmetric across that axis's mid-plane"
+                ),
+            ));
+        }
+        Ok(Manufacturing {
+            build_direction,
+            overhang_angle_deg: m.overhang_angle_deg,
         })
     }
 

@@ -99,6 +99,11 @@ impl DesignSpace {
         scratch: &mut [f64],
     ) {
         filter.apply(x, x_phys);
+        self.symmetrize_and_keep(x_phys, scratch);
+    }
+
+    /// Makes a density symmetric and imposes the kept elements' values.
+    pub fn symmetrize_and_keep(&self, x_phys: &mut [f64], scratch: &mut [f64]) {
         if self.is_symmetric() {
             self.symmetrize(x_phys, scratch);
             x_phys.copy_from_slice(scratch);

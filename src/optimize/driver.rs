@@ -12,13 +12,13 @@
 use std::time::Instant;
 
 use super::design_space::DesignSpace;
+use super::physical::PhysicalDensity;
 use super::responses::Responses;
 use super::update::Update;
 use super::{
     IterationRecord, Observer, OptimizeError, Outcome, SolverStats, TerminationReason, Timings,
 };
 use crate::fem::{ElementStiffness, LinearSolver};
-use crate::filter::DensityFilter;
 use crate::problem::Problem;
 
 /// Runs the optimization of `problem`, reporting each iteration to `observer`.
@@ -34,7 +34,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
     };
     let mut solver =
         LinearSolver::new(grid, ke, &problem.fixed_dofs, &problem.solver).map_err(setup_error)?;
-    let mut filter = DensityFilter::new(grid, opt.filter_radius_mm);
+    let mut physical = PhysicalDensity::new(problem);
     let space = DesignSpace::new(problem);
     let mut update = Update::new(problem, &space);
 
@@ -42,7 +42,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
     let mut x_new = vec![0.0; n];
     let mut x_phys = vec![0.0; n];
     let mut scratch = vec![0.0; n];
-    space.physical(&filter, &x, &mut x_phys, &mut scratch);
+    physical.apply(&space, &x, &mut x_phys, &mut scratch);
     let mut responses = Responses::new(problem, &solver);
     let mut stiffness = vec![0.0; n];
     let mut analysed = x_phys.clone();
@@ -90,14 +90,10 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         }
         let reference = *first_compliance.get_or_insert(compliance);
         let mut functions = update.functions(problem, &space, &x_phys, &responses, reference);
-        // 4. Chain rule back through the density filter (and the symmetry).
+        // 4. Chain rule back through the filters (and the symmetry).
         let clock = Instant::now();
-        for gradient in functions.gradients_mut() {
-            space.drop_passive(gradient);
-            filter.apply_transpose(gradient, &mut scratch);
-            gradient.copy_from_slice(&scratch);
-            space.symmetrize_gradient(gradient, &mut scratch);
-        }
+        let mut gradients: Vec<&mut Vec<f64>> = functions.gradients_mut().collect();
+        physical.chain(&space, &mut gradients, &mut scratch);
         timings.filter_s += clock.elapsed().as_secs_f64();
         // 5. Update the design variables (and their physical density).
         let clock = Instant::now();
@@ -107,7 +103,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
                 &x,
                 &functions,
                 &space,
-                &filter,
+                &mut physical,
                 &mut x_new,
                 &mut x_phys,
                 &mut scratch,

@@ -13,6 +13,7 @@ pub mod design_space;
 pub mod driver;
 pub mod mma;
 pub mod oc;
+pub mod physical;
 pub mod responses;
 mod update;
 

@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::design_space::DesignSpace;
-use crate::filter::DensityFilter;
+use super::physical::PhysicalDensity;
 
 /// Settings of the OC update.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,7 +38,7 @@ pub fn oc_update(
     dc: &[f64],
     dv: &[f64],
     space: &DesignSpace,
-    filter: &DensityFilter,
+    physical: &mut PhysicalDensity,
     params: &OcParams,
     x_new: &mut [f64],
     x_phys: &mut [f64],
@@ -54,7 +54,7 @@ pub fn oc_update(
                 .fixed_value(e)
                 .unwrap_or_else(|| oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit))
         });
-        space.physical(filter, x_new, x_phys, scratch);
+        physical.apply(space, x_new, x_phys, scratch);
         if space.design_volume(x_phys) > target {
             l1 = lambda;
         } else {
@@ -95,7 +95,8 @@ mod tests {
     #[test]
     fn bisection_meets_the_volume_target() {
         let grid = Grid::new([8, 4, 2], 1.0);
-        let filter = DensityFilter::new(grid, 1.5);
+        let mut physical =
+            PhysicalDensity::from_filter(crate::filter::DensityFilter::new(grid, 1.5));
         let n = grid.element_count();
         let x = vec![0.3; n];
         let dc: Vec<f64> = (0..n)
@@ -114,7 +115,7 @@ mod tests {
             &dc,
             &dv,
             &space,
-            &filter,
+            &mut physical,
             &params,
             &mut x_new,
             &mut x_phys,

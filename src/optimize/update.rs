@@ -10,8 +10,8 @@
 use super::design_space::DesignSpace;
 use super::mma::{Mma, MmaParams};
 use super::oc::{OcParams, oc_update};
+use super::physical::PhysicalDensity;
 use super::responses::Responses;
-use crate::filter::DensityFilter;
 use crate::problem::{Objective, Optimizer, Problem};
 
 /// The values an update needs: objective and constraints (`gᵢ ≤ 0`), gradients with respect to
@@ -162,7 +162,7 @@ impl Update {
         x: &[f64],
         functions: &Functions,
         space: &DesignSpace,
-        filter: &DensityFilter,
+        physical: &mut PhysicalDensity,
         x_new: &mut [f64],
         x_phys: &mut [f64],
         scratch: &mut [f64],
@@ -174,7 +174,7 @@ impl Update {
                     &functions.objective_gradient,
                     &functions.constraint_gradients[0],
                     space,
-                    filter,
+                    physical,
                     params,
                     x_new,
                     x_phys,
@@ -198,7 +198,7 @@ impl Update {
                     x_new,
                 )
                 .map_err(|e| e.to_string())?;
-                space.physical(filter, x_new, x_phys, scratch);
+                physical.apply(space, x_new, x_phys, scratch);
             }
         }
         Ok(())

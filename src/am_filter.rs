@@ -104,6 +104,13 @@ impl BuildDirection {
         }
     }
 
+    /// The unit vector of the direction, e.g. `[0, 0, 1]` for `+z`.
+    pub fn vector(self) -> [f64; 3] {
+        let mut v = [0.0; 3];
+        v[self.axis()] = if self.is_positive() { 1.0 } else { -1.0 };
+        v
+    }
+
     /// Whether layers stack towards increasing coordinates.
     pub fn is_positive(self) -> bool {
         matches!(self, Self::PlusX | Self::PlusY | Self::PlusZ)

@@ -12,6 +12,7 @@ use formwerk::analysis::DesignAnalysis;
 use formwerk::bench::{BenchCase, BenchReport, parse_size, stream_triad_gb_s};
 use formwerk::fem::{ElementStiffness, LinearSolver};
 use formwerk::mesh::check_mesh;
+use formwerk::mesh::printability::printability;
 use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
@@ -108,6 +109,12 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Add a printability report for this build direction: +x, -x, +y, -y, +z or -z.
+        #[arg(long, allow_hyphen_values = true)]
+        build_direction: Option<formwerk::am_filter::BuildDirection>,
+        /// Steepest printable overhang, degrees from the build plane (with --build-direction).
+        #[arg(long, default_value_t = 45.0)]
+        overhang_angle: f64,
     },
     /// One benchmark size in this process (used by `bench` to measure each size's peak memory).
     #[command(hide = true)]
@@ -153,7 +160,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             analyze(&design, &density, out)
         }
         Command::Materials { json } => materials(json),
-        Command::Inspect { mesh, json } => inspect(&mesh, json),
+        Command::Inspect {
+            mesh,
+            json,
+            build_direction,
+            overhang_angle,
+        } => inspect(&mesh, json, build_direction, overhang_angle),
         Command::Bench {
             sizes,
             threads,
@@ -343,7 +355,12 @@ fn bench(
     Ok(())
 }
 
-fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
+fn inspect(
+    path: &Path,
+    json: bool,
+    build_direction: Option<formwerk::am_filter::BuildDirection>,
+    overhang_angle: f64,
+) -> Result<(), Failure> {
     let mut file = std::fs::File::open(path)
         .with_context(|| format!("{}: cannot open", path.display()))
         .map_err(Failure::Input)?;
@@ -351,9 +368,17 @@ fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
         .with_context(|| format!("{}: not a readable STL file", path.display()))
         .map_err(Failure::Input)?;
     let report = check_mesh(&mesh);
+    let printable = build_direction
+        .map(|d| printability(&mesh, d.vector(), overhang_angle))
+        .transpose()
+        .map_err(|e| Failure::Input(anyhow::anyhow!("{}: {e}", path.display())))?;
     if json {
-        let text =
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::Internal(e.into()))?;
+        let mut value = serde_json::to_value(&report).map_err(|e| Failure::Internal(e.into()))?;
+        if let Some(p) = &printable {
+            value["printability"] =
+                serde_json::to_value(p).map_err(|e| Failure::Internal(e.into()))?;
+        }
+        let text = serde_json::to_string_pretty(&value).map_err(|e| Failure::Internal(e.into()))?;
         println!("{text}");
         return Ok(());
     }
@@ -396,6 +421,25 @@ fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
         println!(
             "  shell {i}: {} triangles, {:.3} mm³, χ = {}, genus {genus}",
             shell.triangles, shell.signed_volume_mm3, shell.euler_characteristic
+        );
+    }
+    if let Some(p) = &printable {
+        println!(
+            "  printability ({} build, overhang {}°):",
+            build_direction.map_or(String::new(), |d| d.to_string()),
+            p.overhang_angle_deg
+        );
+        println!(
+            "    unsupported overhang:    {:.1} mm² ({:.2} % of the surface), largest patch {:.1} mm²",
+            p.overhang_area_mm2, p.overhang_percent, p.largest_overhang_patch_mm2
+        );
+        println!(
+            "    on the base plate:       {:.1} mm²",
+            p.base_plate_area_mm2
+        );
+        println!(
+            "    thinnest wall:           {:.2} mm (voxels of {:.3} mm)",
+            p.min_wall_thickness_mm, p.thickness_voxel_mm
         );
     }
     println!(

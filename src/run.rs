@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::{DesignAnalysis, analyse_design};
 use crate::design::{Design, DesignError, MeshFormat};
+use crate::mesh::printability::printability;
 use crate::mesh::three_mf::write_3mf;
 use crate::mesh::{MeshReport, make_part, stl::write_binary_stl};
 use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optimize};
@@ -133,6 +134,16 @@ pub fn run_problem(
         &problem.part,
     );
     let mesh_seconds = clock.elapsed().as_secs_f64();
+    // The report needs a closed mesh; a mesh that failed its checks is reported below instead.
+    let printability = match problem.manufacturing.build_direction {
+        Some(direction) if part.report.is_watertight() => printability(
+            &part.mesh,
+            direction.vector(),
+            problem.manufacturing.overhang_angle_deg,
+        )
+        .ok(),
+        _ => None,
+    };
     let warnings = warnings(
         problem,
         &outcome,
@@ -160,6 +171,7 @@ pub fn run_problem(
         timings: outcome.timings,
         solver: outcome.solver.clone(),
         mesh: MeshSummary::new(&part, problem.part.smoothing_iterations, mesh_seconds),
+        printability,
         warnings: warnings.clone(),
     };
     let json = out_dir.join("result.json");

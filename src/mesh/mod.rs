@@ -19,6 +19,7 @@
 pub mod check;
 pub mod isosurface;
 pub mod part;
+pub mod printability;
 pub mod simplify;
 pub mod smooth;
 pub mod stl;

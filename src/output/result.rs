@@ -121,6 +121,10 @@ pub struct RunResult {
     pub solver: SolverStats,
     /// The exported part: how it was made and its inspection.
     pub mesh: MeshSummary,
+    /// Overhang and wall thickness of the exported part for the build direction, when
+    /// `[manufacturing] build_direction` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub printability: Option<crate::mesh::printability::PrintabilityReport>,
     /// Things the user should know (e.g. solves that missed their tolerance).
     pub warnings: Vec<String>,
 }

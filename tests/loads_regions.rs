@@ -3,11 +3,10 @@
 // See: issue 5
 
 use formwerk::Design;
-use formwerk::mesh::TriangleMesh;
 use formwerk::mesh::stl::write_binary_stl;
 use formwerk::problem::ElementRole;
 
-use crate::common::{SMALL_DESIGN, formwerk, stderr, write_design};
+use crate::common::{SMALL_DESIGN, box_mesh, formwerk, stderr, write_design};
 
 /// Exit code 1 from `check`, naming the file, `key` and `hint`.
 fn rejects_in(dir: &std::path::Path, text: &str, key: &str, hint: &str) {
@@ -83,33 +82,8 @@ fn bad_stl_bodies_are_refused_with_the_reason() {
         "missing.stl",
     );
     // A cube with one triangle missing is open.
-    let v = [
-        [4.0, 1.0, 1.0],
-        [6.0, 1.0, 1.0],
-        [6.0, 3.0, 1.0],
-        [4.0, 3.0, 1.0],
-        [4.0, 1.0, 3.0],
-        [6.0, 1.0, 3.0],
-        [6.0, 3.0, 3.0],
-        [4.0, 3.0, 3.0],
-    ];
-    let t = [
-        [0, 2, 1],
-        [0, 3, 2],
-        [4, 5, 6],
-        [4, 6, 7],
-        [0, 1, 5],
-        [0, 5, 4],
-        [1, 2, 6],
-        [1, 6, 5],
-        [2, 3, 7],
-        [2, 7, 6],
-        [3, 0, 4],
-    ];
-    let mesh = TriangleMesh {
-        vertices: v.to_vec(),
-        triangles: t.to_vec(),
-    };
+    let mut mesh = box_mesh([4.0, 1.0, 1.0], [6.0, 3.0, 3.0]);
+    let last = mesh.triangles.pop().unwrap();
     let mut file = std::fs::File::create(dir.path().join("open.stl")).unwrap();
     write_binary_stl(&mesh, &mut file).unwrap();
     rejects_in(
@@ -120,7 +94,7 @@ fn bad_stl_bodies_are_refused_with_the_reason() {
     );
     // The closed cube (relative to the design file) is accepted and selects its 8 elements.
     let mut closed = mesh.clone();
-    closed.triangles.push([3, 4, 7]);
+    closed.triangles.push(last);
     let mut file = std::fs::File::create(dir.path().join("cube.stl")).unwrap();
     write_binary_stl(&closed, &mut file).unwrap();
     let path = write_design(

@@ -1,7 +1,9 @@
 //! Overhang control: its design-file keys and errors, and a part printed without supports.
 // See: issue 6
 
-use crate::common::{SMALL_DESIGN, formwerk, read_json, run_design, stderr, write_design};
+use crate::common::{
+    SMALL_DESIGN, box_mesh, formwerk, read_json, run_design, stderr, write_design,
+};
 
 fn check_fails(text: &str, key: &str, hint: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -82,34 +84,7 @@ fn an_unsupported_tip_load_gets_material_under_it() {
 fn inspect_reports_overhangs_for_a_build_direction() {
     // A 10 mm cube standing on the plate: nothing overhangs, its bottom is on the plate.
     let dir = tempfile::tempdir().unwrap();
-    let v = [
-        [0.0, 0.0, 0.0],
-        [10.0, 0.0, 0.0],
-        [10.0, 10.0, 0.0],
-        [0.0, 10.0, 0.0],
-        [0.0, 0.0, 10.0],
-        [10.0, 0.0, 10.0],
-        [10.0, 10.0, 10.0],
-        [0.0, 10.0, 10.0],
-    ];
-    let t = [
-        [0, 2, 1],
-        [0, 3, 2],
-        [4, 5, 6],
-        [4, 6, 7],
-        [0, 1, 5],
-        [0, 5, 4],
-        [1, 2, 6],
-        [1, 6, 5],
-        [2, 3, 7],
-        [2, 7, 6],
-        [3, 0, 4],
-        [3, 4, 7],
-    ];
-    let cube = formwerk::mesh::TriangleMesh {
-        vertices: v.to_vec(),
-        triangles: t.to_vec(),
-    };
+    let cube = box_mesh([0.0; 3], [10.0; 3]);
     let path = dir.path().join("cube.stl");
     formwerk::mesh::stl::write_binary_stl(&cube, &mut std::fs::File::create(&path).unwrap())
         .unwrap();

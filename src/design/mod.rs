@@ -60,8 +60,8 @@ pub struct Design {
 pub struct ManufacturingSpec {
     /// Build direction for overhang control: `"+x"`, `"-x"`, `"+y"`, `"-y"`, `"+z"`, `"-z"`, or
     /// `"none"` (default: no overhang control). The base plate is at the start of the direction.
-    #[serde(default)]
-    pub build_direction: BuildDirectionSpec,
+    #[serde(default, with = "build_direction_or_none")]
+    pub build_direction: Option<crate::am_filter::BuildDirection>,
     /// Steepest overhang printable without support, degrees from the build plane (default 45,
     /// the voxel grid's native angle and the only one supported).
     #[serde(default = "default_overhang_angle")]
@@ -71,7 +71,7 @@ pub struct ManufacturingSpec {
 impl Default for ManufacturingSpec {
     fn default() -> Self {
         Self {
-            build_direction: BuildDirectionSpec::None,
+            build_direction: None,
             overhang_angle_deg: default_overhang_angle(),
         }
     }
@@ -81,46 +81,34 @@ fn default_overhang_angle() -> f64 {
     45.0
 }
 
-/// A build direction, or none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BuildDirectionSpec {
-    /// No overhang control.
-    #[default]
-    #[serde(rename = "none")]
-    None,
-    /// Along +x.
-    #[serde(rename = "+x")]
-    PlusX,
-    /// Along −x.
-    #[serde(rename = "-x")]
-    MinusX,
-    /// Along +y.
-    #[serde(rename = "+y")]
-    PlusY,
-    /// Along −y.
-    #[serde(rename = "-y")]
-    MinusY,
-    /// Along +z.
-    #[serde(rename = "+z")]
-    PlusZ,
-    /// Along −z.
-    #[serde(rename = "-z")]
-    MinusZ,
-}
+/// `"none"` or a build direction (`"+x"` … `"-z"`) in design files.
+mod build_direction_or_none {
+    use serde::{Deserialize, Deserializer, Serializer};
 
-impl BuildDirectionSpec {
-    /// The direction, `None` for no overhang control.
-    pub fn direction(self) -> Option<crate::am_filter::BuildDirection> {
-        use crate::am_filter::BuildDirection as D;
-        match self {
-            Self::None => None,
-            Self::PlusX => Some(D::PlusX),
-            Self::MinusX => Some(D::MinusX),
-            Self::PlusY => Some(D::PlusY),
-            Self::MinusY => Some(D::MinusY),
-            Self::PlusZ => Some(D::PlusZ),
-            Self::MinusZ => Some(D::MinusZ),
+    use crate::am_filter::BuildDirection;
+
+    pub fn serialize<S: Serializer>(
+        direction: &Option<BuildDirection>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match direction {
+            None => serializer.serialize_str("none"),
+            Some(d) => serializer.serialize_str(&d.to_string()),
         }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<BuildDirection>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "none" {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown variant `{text}`, expected one of \"none\", \"+x\", \"-x\", \"+y\", \"-y\", \"+z\", \"-z\""
+            ))
+        })
     }
 }
 

@@ -182,7 +182,7 @@ impl Design {
                 ),
             ));
         }
-        let build_direction = m.build_direction.direction();
+        let build_direction = m.build_direction;
         if let Some(direction) = build_direction
             && optimization.symmetry[direction.axis()]
         {

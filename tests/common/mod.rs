@@ -78,3 +78,35 @@ pub fn run_design(text: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Ou
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("json file")).expect("valid JSON")
 }
+
+/// An axis-aligned box from `min` to `max` (mm) as a closed, outward-oriented mesh; its last
+/// triangle is `[3, 4, 7]` on the x = min face (tests drop it to make an open mesh).
+pub fn box_mesh(min: [f64; 3], max: [f64; 3]) -> formwerk::mesh::TriangleMesh {
+    let ([x0, y0, z0], [x1, y1, z1]) = (min, max);
+    formwerk::mesh::TriangleMesh {
+        vertices: vec![
+            [x0, y0, z0],
+            [x1, y0, z0],
+            [x1, y1, z0],
+            [x0, y1, z0],
+            [x0, y0, z1],
+            [x1, y0, z1],
+            [x1, y1, z1],
+            [x0, y1, z1],
+        ],
+        triangles: vec![
+            [0, 2, 1],
+            [0, 3, 2],
+            [4, 5, 6],
+            [4, 6, 7],
+            [0, 1, 5],
+            [0, 5, 4],
+            [1, 2, 6],
+            [1, 6, 5],
+            [2, 3, 7],
+            [2, 7, 6],
+            [3, 0, 4],
+            [3, 4, 7],
+        ],
+    }
+}

@@ -97,10 +97,6 @@ pub fn run_problem(
     out_dir: &Path,
     observer: &mut dyn Observer,
 ) -> Result<RunReport, RunError> {
-    let output_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Output { path, source }
-    };
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
     let outcome = optimize(problem, observer)?;
     let grid = problem.grid;
@@ -268,10 +264,6 @@ pub fn analyze_density(
         density_file: density_path.to_path_buf(),
         performance: Performance::new(problem, &density, &compliance, &analysis),
     };
-    let output_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Output { path, source }
-    };
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
     let vti = out_dir.join("analysis.vti");
     write_analysis_vti(&vti, problem, &density, &displacements, &analysis)
@@ -283,6 +275,12 @@ pub fn analyze_density(
     })
     .map_err(output_error(&json))?;
     Ok((result, analysis))
+}
+
+/// The error for an output at `path` that cannot be written.
+fn output_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError {
+    let path = path.to_path_buf();
+    move |source| RunError::Output { path, source }
 }
 
 /// Free, kept-solid and kept-empty element counts.

@@ -317,3 +317,37 @@ fn analyze_refuses_a_density_that_does_not_fit() {
     ]);
     assert_eq!(junk.status.code(), Some(1), "{}", stderr(&junk));
 }
+
+#[test]
+fn a_point_loads_its_nearest_node_and_a_torque_turns_about_its_center() {
+    // point_mm: the node nearest to (11.6, 0.3, 2.4) is (12, 0, 2).
+    let text = SMALL_DESIGN
+        .replace(
+            "region = { box = { min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0] } }",
+            "region = { point_mm = [11.6, 0.3, 2.4] }",
+        )
+        .replace(
+            "force_n = [0.0, -10.0, 0.0]",
+            "force_n = [0.0, -10.0, 0.0]\n\
+             [[load_cases]]\nname = \"twist\"\n[[load_cases.loads]]\n\
+             region = { face = \"x_max\" }\ntorque_nmm = 30.0\naxis = [1.0, 0.0, 0.0]\ncenter_mm = [12.0, 0.0, 0.0]",
+        );
+    let p = problem(&text);
+    let grid = p.grid;
+    let loaded: Vec<usize> = (0..grid.dof_count())
+        .filter(|&d| p.load_cases[0].forces_n[d] != 0.0)
+        .collect();
+    assert_eq!(loaded, [3 * grid.node_index([12, 0, 2]) + 1]);
+    // About an axis through the face's corner the moment is still exactly T, and the forces
+    // no longer cancel (the axis misses the centroid).
+    let f = &p.load_cases[1].forces_n;
+    let moment: f64 = (0..grid.node_count())
+        .map(|n| {
+            let q = grid.node_position_mm(n);
+            q[1] * f[3 * n + 2] - q[2] * f[3 * n + 1]
+        })
+        .sum();
+    assert!((moment - 30.0).abs() < 1e-10, "{moment}");
+    let net_z: f64 = (0..grid.node_count()).map(|n| f[3 * n + 2]).sum();
+    assert!(net_z.abs() > 1.0, "{net_z}");
+}

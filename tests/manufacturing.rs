@@ -2,7 +2,7 @@
 // See: issue 6
 
 use crate::common::{
-    SMALL_DESIGN, box_mesh, formwerk, read_json, run_design, stderr, write_design,
+    SMALL_DESIGN, box_mesh, formwerk, read_json, run_design, run_example, stderr, write_design,
 };
 
 fn check_fails(text: &str, key: &str, hint: &str) {
@@ -112,19 +112,7 @@ fn inspect_reports_overhangs_for_a_build_direction() {
 #[test]
 fn the_printable_bracket_has_far_less_overhang_than_its_twin() {
     let overhang = |name: &str| {
-        let design = crate::common::repo_root().join(format!("designs/{name}.toml"));
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join(name);
-        let output = formwerk(&[
-            "run",
-            design.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--max-iterations",
-            "60",
-            "--quiet",
-        ]);
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let (_dir, out, result) = run_example(name, "60");
         let part = out.join("part.stl");
         let inspected = formwerk(&[
             "inspect",
@@ -134,7 +122,6 @@ fn the_printable_bracket_has_far_less_overhang_than_its_twin() {
             "+z",
         ]);
         let report: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
-        let result = read_json(&out.join("result.json"));
         (
             report["printability"]["overhang_percent"].as_f64().unwrap(),
             result,

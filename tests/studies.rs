@@ -12,28 +12,13 @@ use formwerk::problem::ElementRole;
 use formwerk::run::load_problem;
 use serde_json::Value;
 
-use crate::common::{formwerk, read_json, repo_root, stderr};
+use crate::common::{formwerk, read_json, repo_root, run_example, stderr};
 
 /// Design iterations per study in the tests: enough for a clear layout, few enough for CI.
 const ITERATIONS: &str = "30";
 
-/// Runs `designs/<name>.toml` and returns the temp folder, the output folder and result.json.
 fn run_study(name: &str) -> (tempfile::TempDir, PathBuf, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join(name);
-    let design = repo_root().join("designs").join(format!("{name}.toml"));
-    let output = formwerk(&[
-        "run",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--max-iterations",
-        ITERATIONS,
-        "--quiet",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
-    let result = read_json(&out.join("result.json"));
-    (dir, out, result)
+    run_example(name, ITERATIONS)
 }
 
 fn density(out: &Path) -> Vec<f64> {

@@ -76,12 +76,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
             .map_err(solve_error)?;
         timings.solve_s += clock.elapsed().as_secs_f64();
         // 3. Objective, constraints and their sensitivities with respect to ρ̃.
-        let compliance: f64 = problem
-            .load_cases
-            .iter()
-            .zip(&responses.compliance)
-            .map(|(case, c)| case.weight * c)
-            .sum();
+        let compliance = responses.weighted_compliance(problem);
         if !compliance.is_finite() || compliance <= 0.0 {
             return Err(OptimizeError::BadCompliance {
                 iteration,

@@ -51,6 +51,16 @@ pub struct Responses {
 }
 
 impl Responses {
+    /// The objective of `min_compliance`: `Σ weight · compliance` over the load cases, N·mm.
+    pub fn weighted_compliance(&self, problem: &Problem) -> f64 {
+        problem
+            .load_cases
+            .iter()
+            .zip(&self.compliance)
+            .map(|(case, c)| case.weight * c)
+            .sum()
+    }
+
     /// Buffers for `problem` solved by `solver`.
     pub fn new(problem: &Problem, solver: &LinearSolver) -> Self {
         let (n, dofs) = (problem.grid.element_count(), problem.grid.dof_count());

@@ -94,14 +94,9 @@ impl Update {
             gradient
         };
         let design = space.design_count() as f64;
-        // Mean density of the free elements and its gradient.
-        let volume = space.design_volume(x_phys) / design;
-        let volume_gradient = vec![1.0 / design; n];
-        let compliance: f64 = cases
-            .iter()
-            .zip(&responses.compliance)
-            .map(|(case, c)| case.weight * c)
-            .sum();
+        // Mean density of the free elements (its gradient is 1/design everywhere).
+        let volume = || space.design_volume(x_phys) / design;
+        let compliance = responses.weighted_compliance(problem);
         match (self, problem.optimization.objective) {
             (Self::Oc(_), _) => Functions {
                 objective: compliance,
@@ -118,10 +113,8 @@ impl Update {
                 Functions {
                     objective: scale * compliance,
                     objective_gradient: weighted_gradient().iter().map(|g| scale * g).collect(),
-                    constraints: vec![volume / target - 1.0],
-                    constraint_gradients: vec![
-                        volume_gradient.iter().map(|g| g / target).collect(),
-                    ],
+                    constraints: vec![volume() / target - 1.0],
+                    constraint_gradients: vec![vec![1.0 / (design * target); n]],
                 }
             }
             (Self::Mma { .. }, Objective::MinMass) => {
@@ -146,8 +139,8 @@ impl Update {
                     }
                 }
                 Functions {
-                    objective: 10.0 * volume,
-                    objective_gradient: volume_gradient.iter().map(|g| 10.0 * g).collect(),
+                    objective: 10.0 * volume(),
+                    objective_gradient: vec![10.0 / design; n],
                     constraints,
                     constraint_gradients,
                 }

@@ -110,3 +110,26 @@ pub fn box_mesh(min: [f64; 3], max: [f64; 3]) -> formwerk::mesh::TriangleMesh {
         ],
     }
 }
+
+/// Runs `designs/<name>.toml` with `--max-iterations iterations --quiet` into a fresh temporary
+/// folder; returns the folder (kept alive), the output folder and its `result.json`.
+pub fn run_example(
+    name: &str,
+    iterations: &str,
+) -> (tempfile::TempDir, PathBuf, serde_json::Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join(name);
+    let design = repo_root().join("designs").join(format!("{name}.toml"));
+    let output = formwerk(&[
+        "run",
+        design.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-iterations",
+        iterations,
+        "--quiet",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+    let result = read_json(&out.join("result.json"));
+    (dir, out, result)
+}

@@ -4,6 +4,13 @@
 //! (Bruns & Tortorelli 2001; Bourdin 2001; as in top88 eq. 9 and top3d). Sensitivities follow the
 //! chain rule `∂f/∂ρᵢ = Σₑ Hₑᵢ (∂f/∂ρ̃ₑ) / Hsₑ`, i.e. top3d's `H·(dc ./ Hs)`.
 //!
+//! At the faces of the grid the classic filter averages over the neighbours inside only, which
+//! acts as a mirror: a plate lying on a face filters like one twice as thick. Clausen &
+//! Andreassen ("On filter boundary conditions in topology optimization", Struct. Multidisc.
+//! Optim. 56, 2017) show that padding the domain with void instead gives boundary members the
+//! same length scale as interior ones; [`DensityFilter::with_void_outside`] does that by counting
+//! the neighbours beyond a face in the average, except beyond faces the part must reach.
+//!
 //! The stencil holds the offsets with positive weight, so the cost is O(n·r³) and memory O(n).
 //! Every output entry is computed by one task in a fixed order: results do not depend on the
 //! thread count.
@@ -61,6 +68,45 @@ impl DensityFilter {
         let mut row_sums = vec![0.0; grid.element_count()];
         filter.convolve(&ones, &mut row_sums);
         filter.row_sums = row_sums;
+        filter
+    }
+
+    /// A cone filter that sees void beyond some of the grid's faces: beyond face `f` (bit `f`
+    /// of `void_beyond[e]`, `f = 2·axis + side`, side 0 at the low end) for element `e`. Where
+    /// the bit is clear the filter averages over the inside only, as [`Self::new`] does.
+    pub fn with_void_outside(grid: Grid, radius_mm: f64, void_beyond: &[u8]) -> Self {
+        assert_eq!(void_beyond.len(), grid.element_count());
+        let mut filter = Self::new(grid, radius_mm);
+        let n = grid.elements.map(|n| n as i64);
+        let taps = &filter.taps;
+        filter
+            .row_sums
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(e, sum)| {
+                let void = void_beyond[e];
+                if void == 0 {
+                    return;
+                }
+                let c = grid.element_coords(e).map(|c| c as i64);
+                // Taps inside, and taps outside across at least one void face, in tap order.
+                *sum = taps
+                    .iter()
+                    .filter(|tap| {
+                        let mut crossed = 0u8;
+                        for axis in 0..3 {
+                            let p = c[axis] + tap.offset[axis];
+                            if p < 0 {
+                                crossed |= 1 << (2 * axis);
+                            } else if p >= n[axis] {
+                                crossed |= 1 << (2 * axis + 1);
+                            }
+                        }
+                        crossed == 0 || crossed & void != 0
+                    })
+                    .map(|tap| tap.weight)
+                    .sum();
+            });
         filter
     }
 
@@ -151,6 +197,36 @@ mod tests {
         filter.apply(&spike, &mut out);
         assert!(out[40] < 1.0 && out[40] > 0.0);
         assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn void_outside_thins_members_on_void_faces_only() {
+        let grid = Grid::new([8, 8, 8], 1.0);
+        let solid = vec![1.0; grid.element_count()];
+        let mut void = vec![0b11_1111; grid.element_count()];
+        void[grid.element_index([0, 4, 4])] = 0;
+        let filter = DensityFilter::with_void_outside(grid, 2.5, &void);
+        let mut out = vec![0.0; grid.element_count()];
+        filter.apply(&solid, &mut out);
+        // Interior: the whole cone is inside; a face element sees void beyond the face.
+        assert!((out[grid.element_index([4, 4, 4])] - 1.0).abs() < 1e-15);
+        let face = out[grid.element_index([0, 3, 4])];
+        assert!(face > 0.5 && face < 0.9, "{face}");
+        assert!((out[grid.element_index([0, 4, 4])] - 1.0).abs() < 1e-15);
+        // Still linear with the adjoint transpose.
+        let mut filter = filter;
+        let x: Vec<f64> = (0..grid.element_count())
+            .map(|e| (e as f64 * 0.37).sin())
+            .collect();
+        let g: Vec<f64> = (0..grid.element_count())
+            .map(|e| (e as f64 * 0.91).cos())
+            .collect();
+        let (mut fx, mut ftg) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        filter.apply(&x, &mut fx);
+        filter.apply_transpose(&g, &mut ftg);
+        let lhs: f64 = fx.iter().zip(&g).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(&ftg).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-12);
     }
 
     #[test]

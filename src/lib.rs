@@ -25,6 +25,7 @@ pub mod mesh;
 pub mod optimize;
 pub mod output;
 pub mod problem;
+pub mod projection;
 pub mod reduce;
 pub mod run;
 

@@ -71,6 +71,9 @@ pub struct Manufacturing {
     pub build_direction: Option<crate::am_filter::BuildDirection>,
     /// Steepest printable overhang, degrees from the build plane.
     pub overhang_angle_deg: f64,
+    /// Minimum member size (and gap) in mm, imposed by the robust projection; it sets the
+    /// filter radius ([`crate::projection`]).
+    pub min_member_mm: Option<f64>,
 }
 
 /// How many nodes and elements a region of the design file selected.

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::{DesignAnalysis, analyse_design};
 use crate::design::{Design, DesignError, MeshFormat};
-use crate::mesh::printability::printability;
+use crate::mesh::printability::{self, DEFAULT_OVERHANG_ANGLE_DEG};
 use crate::mesh::three_mf::write_3mf;
 use crate::mesh::{MeshReport, make_part, stl::write_binary_stl};
 use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optimize};
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
-use crate::output::result::{ElementCounts, MeshSummary, Performance, RunResult};
+use crate::output::result::{ElementCounts, MemberSize, MeshSummary, Performance, RunResult};
 use crate::output::vtk::{Field, write_vti_fields};
 use crate::problem::{ElementRole, Problem};
 
@@ -82,6 +82,10 @@ pub struct RunReport {
     pub warnings: Vec<String>,
 }
 
+/// A part whose thinnest wall is below this share of `min_member_mm` gets a warning; the
+/// thickness estimate is good to about a voxel, and a projection at finite β rounds corners.
+const MEMBER_SIZE_WARNING: f64 = 0.8;
+
 /// Reads, validates and builds the problem for a design file.
 pub fn load_problem(path: &Path) -> Result<(Design, Problem), DesignError> {
     let design = Design::load(path)?;
@@ -132,7 +136,7 @@ pub fn run_problem(
     let mesh_seconds = clock.elapsed().as_secs_f64();
     // The report needs a closed mesh; a mesh that failed its checks is reported below instead.
     let printability = match problem.manufacturing.build_direction {
-        Some(direction) if part.report.is_watertight() => printability(
+        Some(direction) if part.report.is_watertight() => printability::printability(
             &part.mesh,
             direction.vector(),
             problem.manufacturing.overhang_angle_deg,
@@ -140,13 +144,45 @@ pub fn run_problem(
         .ok(),
         _ => None,
     };
-    let warnings = warnings(
+    let member_size = problem
+        .manufacturing
+        .min_member_mm
+        .and_then(|min_member_mm| {
+            // The thickness does not depend on the build direction; without one, any will do.
+            let report = match &printability {
+                Some(report) => Some(report.clone()),
+                None if part.report.is_watertight() => printability::printability(
+                    &part.mesh,
+                    [0.0, 0.0, 1.0],
+                    DEFAULT_OVERHANG_ANGLE_DEG,
+                )
+                .ok(),
+                None => None,
+            }?;
+            Some(MemberSize {
+                min_member_mm,
+                filter_radius_mm: problem.optimization.filter_radius_mm,
+                min_wall_thickness_mm: report.min_wall_thickness_mm,
+                thickness_voxel_mm: report.thickness_voxel_mm,
+            })
+        });
+    let mut warnings = warnings(
         problem,
         &outcome,
         &analysis,
         part.dropped_islands,
         part.dropped_volume_mm3,
     );
+    if let Some(size) = member_size
+        && size.min_wall_thickness_mm < MEMBER_SIZE_WARNING * size.min_member_mm
+    {
+        warnings.push(format!(
+            "the thinnest wall of the part, {:.2} mm (± {:.2} mm), is below {MEMBER_SIZE_WARNING} × min_member_mm = {:.2} mm",
+            size.min_wall_thickness_mm,
+            size.thickness_voxel_mm,
+            MEMBER_SIZE_WARNING * size.min_member_mm
+        ));
+    }
     let result = RunResult {
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design: design.clone(),
@@ -168,6 +204,7 @@ pub fn run_problem(
         solver: outcome.solver.clone(),
         mesh: MeshSummary::new(&part, problem.part.smoothing_iterations, mesh_seconds),
         printability,
+        member_size,
         warnings: warnings.clone(),
     };
     let json = out_dir.join("result.json");

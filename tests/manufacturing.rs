@@ -1,4 +1,5 @@
-//! Overhang control: its design-file keys and errors, and a part printed without supports.
+//! Overhang control and minimum member size: their design-file keys and errors, a part printed
+//! without supports, and a part with no wall thinner than asked.
 // See: issue 6
 
 use crate::common::{
@@ -137,5 +138,116 @@ fn the_printable_bracket_has_far_less_overhang_than_its_twin() {
     assert!(
         controlled * 2.0 < free,
         "controlled {controlled} %, free {free} %"
+    );
+}
+
+#[test]
+fn min_member_keys_are_checked() {
+    let with = |extra: &str| format!("{SMALL_DESIGN}\n[manufacturing]\n{extra}");
+    let no_radius = SMALL_DESIGN.replace("filter_radius_mm = 1.5\n", "");
+    check_fails(
+        &with("min_member_mm = -1.0"),
+        "manufacturing.min_member_mm",
+        "positive",
+    );
+    check_fails(
+        &format!("{no_radius}\n[manufacturing]\nmin_member_mm = 1.5"),
+        "manufacturing.min_member_mm",
+        "two elements",
+    );
+    check_fails(
+        &format!("{no_radius}\n[manufacturing]\nmin_member_mm = 3.0"),
+        "manufacturing.min_member_mm",
+        "half the domain",
+    );
+    check_fails(
+        &with("min_member_mm = 2.0"),
+        "optimization.filter_radius_mm",
+        "min_member_mm / 0.88",
+    );
+}
+
+/// A 120 × 40 × 40 mm cantilever on 2.5 mm voxels with its load on a kept-solid pad.
+const PAD_CANTILEVER: &str = r#"
+name = "pad"
+[domain]
+size_mm = [120.0, 40.0, 40.0]
+element_size_mm = 2.5
+[material]
+youngs_modulus_mpa = 2100.0
+poisson_ratio = 0.38
+density_g_cm3 = 1.27
+[[supports]]
+region = { face = "x_min" }
+fixed = ["x", "y", "z"]
+[[load_cases]]
+name = "tip"
+[[load_cases.loads]]
+region = { box = { min_mm = [120.0, 0.0, 12.0], max_mm = [120.0, 10.0, 28.0] } }
+force_n = [0.0, -100.0, 0.0]
+[[keep_solid]]
+region = { box = { min_mm = [110.0, 0.0, 12.0], max_mm = [120.0, 10.0, 28.0] } }
+[optimization]
+volume_fraction = 0.15
+"#;
+
+fn thinnest_wall_mm(part: &std::path::Path) -> f64 {
+    let output = formwerk(&[
+        "inspect",
+        part.to_str().unwrap(),
+        "--build-direction",
+        "+z",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["printability"]["min_wall_thickness_mm"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn a_minimum_member_size_keeps_every_wall_at_least_that_thick() {
+    let member = 10.0;
+    let sized = format!(
+        "{}max_iterations = 120\n[manufacturing]\nmin_member_mm = {member}\n",
+        PAD_CANTILEVER
+    );
+    let (_dir, out, output) = run_design(&sized, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result = read_json(&out.join("result.json"));
+    let size = &result["member_size"];
+    assert_eq!(size["min_member_mm"], member);
+    assert!((size["filter_radius_mm"].as_f64().unwrap() - member / 0.88).abs() < 1e-12);
+    let wall = size["min_wall_thickness_mm"].as_f64().unwrap();
+    assert!(wall >= 0.8 * member, "thinnest wall {wall} mm");
+    // The same estimate as `inspect` on the written STL (whose f32 coordinates round).
+    assert!((wall - thinnest_wall_mm(&out.join("part.stl"))).abs() < 1e-6 * wall);
+    // β doubled from 1 to 32; the run reports the blueprint, not the eroded design it optimized.
+    let history = result["history"].as_array().unwrap();
+    assert_eq!(history[0]["projection_beta"], 1.0);
+    assert_eq!(history.last().unwrap()["projection_beta"], 32.0);
+    let compliance = result["compliance_nmm"].as_f64().unwrap();
+    let eroded = history.last().unwrap()["compliance_nmm"].as_f64().unwrap();
+    assert!(
+        compliance.is_finite() && compliance < eroded,
+        "{compliance} vs {eroded}"
+    );
+    let fraction = result["volume_fraction"].as_f64().unwrap();
+    assert!((fraction - 0.15).abs() < 0.01, "{fraction}");
+
+    // The same design without it has walls of a voxel or two.
+    let free = format!("{PAD_CANTILEVER}max_iterations = 60\nfilter_radius_mm = 3.75\n");
+    let (_dir, out, output) = run_design(&free, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let free_wall = thinnest_wall_mm(&out.join("part.stl"));
+    assert!(
+        free_wall < 0.5 * member,
+        "free thinnest wall {free_wall} mm"
+    );
+    assert!(
+        read_json(&out.join("result.json"))
+            .get("member_size")
+            .is_none()
     );
 }

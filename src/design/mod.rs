@@ -66,6 +66,11 @@ pub struct ManufacturingSpec {
     /// the voxel grid's native angle and the only one supported).
     #[serde(default = "default_overhang_angle")]
     pub overhang_angle_deg: f64,
+    /// Thinnest member and narrowest gap of the part, mm (default: none). Imposed by the
+    /// robust projection (Wang, Lazarov & Sigmund 2011), which sets the filter radius to
+    /// `min_member_mm / 0.88`; leave `optimization.filter_radius_mm` out when it is given.
+    #[serde(default)]
+    pub min_member_mm: Option<f64>,
 }
 
 impl Default for ManufacturingSpec {
@@ -73,6 +78,7 @@ impl Default for ManufacturingSpec {
         Self {
             build_direction: None,
             overhang_angle_deg: default_overhang_angle(),
+            min_member_mm: None,
         }
     }
 }

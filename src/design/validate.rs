@@ -196,7 +196,57 @@ impl Design {
         Ok(Manufacturing {
             build_direction,
             overhang_angle_deg: m.overhang_angle_deg,
+            min_member_mm: m.min_member_mm,
         })
+    }
+
+    /// The filter radius that gives the minimum member size `member` (mm), checked against
+    /// the grid and `optimization.filter_radius_mm`.
+    fn member_filter_radius(
+        &self,
+        member: f64,
+        grid: &Grid,
+    ) -> Result<f64, (&'static str, String)> {
+        const KEY: &str = "manufacturing.min_member_mm";
+        let h = grid.element_size_mm;
+        if !(member.is_finite() && member > 0.0) {
+            return Err((KEY, format!("{member} must be a positive length in mm")));
+        }
+        // Below two elements the projected members are one voxel wide and the grid, not the
+        // projection, decides their size.
+        if member < 2.0 * h {
+            return Err((
+                KEY,
+                format!(
+                    "{member} mm is less than two elements ({} mm): refine the grid (domain.element_size_mm) or raise it",
+                    2.0 * h
+                ),
+            ));
+        }
+        let smallest_side = grid
+            .elements
+            .iter()
+            .map(|&count| count as f64 * h)
+            .fold(f64::INFINITY, f64::min);
+        if member > smallest_side / 2.0 {
+            return Err((
+                KEY,
+                format!(
+                    "{member} mm is more than half the domain's smallest side ({smallest_side} mm)"
+                ),
+            ));
+        }
+        if let Some(radius) = self.optimization.filter_radius_mm {
+            return Err((
+                "optimization.filter_radius_mm",
+                format!(
+                    "{radius} cannot be given with manufacturing.min_member_mm, which sets the filter radius to min_member_mm / {} ({} mm here)",
+                    crate::projection::MEMBER_SIZE_PER_FILTER_RADIUS,
+                    crate::projection::filter_radius_for_member(member)
+                ),
+            ));
+        }
+        Ok(crate::projection::filter_radius_for_member(member))
     }
 
     fn part(&self) -> Result<PartParams, (&'static str, String)> {
@@ -553,7 +603,10 @@ impl Design {
                 format!("{} must lie in [1, 10]", o.penalization),
             ));
         }
-        let filter_radius_mm = o.filter_radius_mm.unwrap_or(1.5 * grid.element_size_mm);
+        let filter_radius_mm = match self.manufacturing.min_member_mm {
+            Some(member) => self.member_filter_radius(member, grid)?,
+            None => o.filter_radius_mm.unwrap_or(1.5 * grid.element_size_mm),
+        };
         if !(filter_radius_mm.is_finite() && filter_radius_mm > 0.0) {
             return Err((
                 "optimization.filter_radius_mm",
@@ -581,6 +634,14 @@ impl Design {
                     "optimization.optimizer",
                     "\"oc\" handles one volume constraint only; \"min_mass\" needs \"mma\"".into(),
                 ));
+            }
+            // OC's heuristic step loses the eroded design's connectivity at sharp projections
+            // (β = 32) now and then; MMA follows the projection steadily, so it is the default
+            // with a minimum member size.
+            (None, Objective::MinCompliance) if self.manufacturing.min_member_mm.is_some() => {
+                Optimizer::Mma {
+                    move_limit: o.move_limit,
+                }
             }
             (Some(OptimizerKind::Oc), _) | (None, Objective::MinCompliance) => Optimizer::Oc {
                 move_limit: o.move_limit,

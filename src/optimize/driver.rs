@@ -43,6 +43,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
     let mut x_phys = vec![0.0; n];
     let mut scratch = vec![0.0; n];
     physical.apply(&space, &x, &mut x_phys, &mut scratch);
+    physical.start(&space, &mut scratch);
     let mut responses = Responses::new(problem, &solver);
     let mut stiffness = vec![0.0; n];
     let mut analysed = x_phys.clone();
@@ -84,10 +85,12 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
             });
         }
         let reference = *first_compliance.get_or_insert(compliance);
-        let mut functions = update.functions(problem, &space, &x_phys, &responses, reference);
-        // 4. Chain rule back through the filters (and the symmetry).
+        let constrained_volume = physical.constrained_volume(&space, &x_phys, &mut scratch);
+        let mut functions =
+            update.functions(problem, &space, constrained_volume, &responses, reference);
+        // 4. Chain rule back through the projection, the filters and the symmetry.
         let clock = Instant::now();
-        let mut gradients: Vec<&mut Vec<f64>> = functions.gradients_mut().collect();
+        let mut gradients = functions.gradients_mut();
         physical.chain(&space, &mut gradients, &mut scratch);
         timings.filter_s += clock.elapsed().as_secs_f64();
         // 5. Update the design variables (and their physical density).
@@ -108,10 +111,12 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         std::mem::swap(&mut x, &mut x_new);
         timings.update_s += clock.elapsed().as_secs_f64();
         // 6. Record and observe.
+        physical.blueprint(&space, &x_phys, &mut scratch);
         let record = IterationRecord {
             iter: iteration,
             compliance_nmm: compliance,
-            volume_fraction: space.design_volume(&x_phys) / space.design_count() as f64,
+            volume_fraction: space.design_volume(&scratch) / space.design_count() as f64,
+            projection_beta: physical.beta(),
             change,
             seconds: iteration_start.elapsed().as_secs_f64(),
             solver_iterations: solves.iter().map(|s| s.iterations).sum(),
@@ -126,18 +131,40 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         stats.unconverged_solves += solves.iter().filter(|s| !s.converged).count();
         observer.observe(&record, opt.max_iterations);
         history.push(record);
-        // 7. Terminate.
-        if change <= opt.change_tolerance {
+        // 7. Terminate, or sharpen the projection (β continuation) once the design settles.
+        let settled = change <= opt.change_tolerance;
+        if settled && physical.may_stop() {
             break TerminationReason::Converged;
         }
         if iteration >= opt.max_iterations {
             break TerminationReason::MaxIterations;
         }
+        if physical.advance(&space, iteration, settled, &mut scratch) {
+            physical.apply(&space, &x, &mut x_phys, &mut scratch);
+        }
     };
+    // With a minimum member size the loop analysed the eroded design; the part is the
+    // blueprint of the last design, analysed here once.
+    if physical.is_robust() {
+        physical.blueprint(&space, &x_phys, &mut analysed);
+        let solve_error = |source| OptimizeError::Solve {
+            iteration: history.len(),
+            source,
+        };
+        simp_stiffness(problem, &analysed, &mut stiffness);
+        solver.set_stiffness(&stiffness).map_err(solve_error)?;
+        responses
+            .evaluate(problem, &solver, &analysed)
+            .map_err(solve_error)?;
+    }
 
     timings.total_s = start.elapsed().as_secs_f64();
     timings.per_iteration_s = timings.total_s / history.len() as f64;
-    let last = history.last().map_or(0.0, |r| r.compliance_nmm);
+    let last = if physical.is_robust() {
+        responses.weighted_compliance(problem)
+    } else {
+        history.last().map_or(0.0, |r| r.compliance_nmm)
+    };
     Ok(Outcome {
         volume_fraction: space.design_volume(&analysed) / space.design_count() as f64,
         density: analysed,

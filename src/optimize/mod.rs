@@ -26,10 +26,15 @@ use crate::fem::SolveError;
 pub struct IterationRecord {
     /// Iteration number, from 1.
     pub iter: usize,
-    /// Weighted compliance of the design analysed in this iteration, N·mm.
+    /// Weighted compliance of the design analysed in this iteration, N·mm (with a minimum
+    /// member size: of the eroded design, the one optimized).
     pub compliance_nmm: f64,
-    /// Mean physical density of the free elements after this iteration's update.
+    /// Mean physical density of the free elements after this iteration's update (with a
+    /// minimum member size: of the blueprint).
     pub volume_fraction: f64,
+    /// Sharpness β of the threshold projection, with a minimum member size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection_beta: Option<f64>,
     /// Largest change of a design variable in this iteration.
     pub change: f64,
     /// Wall-clock seconds of this iteration.

@@ -55,7 +55,7 @@ pub fn oc_update(
                 .unwrap_or_else(|| oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit))
         });
         physical.apply(space, x_new, x_phys, scratch);
-        if space.design_volume(x_phys) > target {
+        if physical.constrained_volume(space, x_phys, scratch) > target {
             l1 = lambda;
         } else {
             l2 = lambda;

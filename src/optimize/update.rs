@@ -10,7 +10,7 @@
 use super::design_space::DesignSpace;
 use super::mma::{Mma, MmaParams};
 use super::oc::{OcParams, oc_update};
-use super::physical::PhysicalDensity;
+use super::physical::{Field, PhysicalDensity};
 use super::responses::Responses;
 use crate::problem::{Objective, Optimizer, Problem};
 
@@ -21,11 +21,17 @@ pub(super) struct Functions {
     objective_gradient: Vec<f64>,
     constraints: Vec<f64>,
     constraint_gradients: Vec<Vec<f64>>,
+    /// The field each gradient is taken with respect to: the objective's, then the constraints'.
+    fields: Vec<Field>,
 }
 
 impl Functions {
-    pub(super) fn gradients_mut(&mut self) -> impl Iterator<Item = &mut Vec<f64>> {
-        std::iter::once(&mut self.objective_gradient).chain(self.constraint_gradients.iter_mut())
+    /// The gradients, each with the field it is taken with respect to.
+    pub(super) fn gradients_mut(&mut self) -> Vec<(&mut Vec<f64>, Field)> {
+        std::iter::once(&mut self.objective_gradient)
+            .chain(self.constraint_gradients.iter_mut())
+            .zip(self.fields.iter().copied())
+            .collect()
     }
 }
 
@@ -74,15 +80,17 @@ impl Update {
     }
 
     /// Objective and constraints of the problem at `x_phys`, in the scaling the method wants.
+    /// `constrained_volume` is the volume (in elements) the volume constraint bounds
+    /// ([`PhysicalDensity::constrained_volume`]).
     pub(super) fn functions(
         &self,
         problem: &Problem,
         space: &DesignSpace,
-        x_phys: &[f64],
+        constrained_volume: f64,
         responses: &Responses,
         first_compliance: f64,
     ) -> Functions {
-        let n = x_phys.len();
+        let n = problem.grid.element_count();
         let cases = &problem.load_cases;
         let weighted_gradient = || {
             let mut gradient = vec![0.0; n];
@@ -94,8 +102,9 @@ impl Update {
             gradient
         };
         let design = space.design_count() as f64;
-        // Mean density of the free elements (its gradient is 1/design everywhere).
-        let volume = || space.design_volume(x_phys) / design;
+        // Mean constrained density of the free elements (its gradient with respect to that
+        // field is 1/design everywhere).
+        let volume = constrained_volume / design;
         let compliance = responses.weighted_compliance(problem);
         match (self, problem.optimization.objective) {
             (Self::Oc(_), _) => Functions {
@@ -104,6 +113,7 @@ impl Update {
                 constraints: Vec::new(),
                 // OC's volume sensitivity: ones, as top88/top3d.
                 constraint_gradients: vec![vec![1.0; n]],
+                fields: vec![Field::Analysed, Field::Volume],
             },
             (Self::Mma { .. }, Objective::MinCompliance) => {
                 // Svanberg's advice: an objective of order 1–100; the compliance falls by orders
@@ -113,8 +123,9 @@ impl Update {
                 Functions {
                     objective: scale * compliance,
                     objective_gradient: weighted_gradient().iter().map(|g| scale * g).collect(),
-                    constraints: vec![volume() / target - 1.0],
+                    constraints: vec![volume / target - 1.0],
                     constraint_gradients: vec![vec![1.0 / (design * target); n]],
+                    fields: vec![Field::Analysed, Field::Volume],
                 }
             }
             (Self::Mma { .. }, Objective::MinMass) => {
@@ -138,11 +149,14 @@ impl Update {
                         constraint_gradients.push(gradient.iter().map(|g| g / limit).collect());
                     }
                 }
+                let mut fields = vec![Field::Volume];
+                fields.resize(1 + constraints.len(), Field::Analysed);
                 Functions {
-                    objective: 10.0 * volume(),
+                    objective: 10.0 * volume,
                     objective_gradient: vec![10.0 / design; n],
                     constraints,
                     constraint_gradients,
+                    fields,
                 }
             }
         }

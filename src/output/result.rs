@@ -125,8 +125,26 @@ pub struct RunResult {
     /// `[manufacturing] build_direction` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub printability: Option<crate::mesh::printability::PrintabilityReport>,
+    /// The minimum member size asked for and the thinnest wall of the exported part, when
+    /// `[manufacturing] min_member_mm` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_size: Option<MemberSize>,
     /// Things the user should know (e.g. solves that missed their tolerance).
     pub warnings: Vec<String>,
+}
+
+/// The minimum member size of a run and what the exported part has.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MemberSize {
+    /// `[manufacturing] min_member_mm`.
+    pub min_member_mm: f64,
+    /// The density-filter radius it set (`min_member_mm / 0.88`).
+    pub filter_radius_mm: f64,
+    /// Thinnest wall of the exported part (the printability report's estimate, within about a
+    /// voxel of the thickness grid).
+    pub min_wall_thickness_mm: f64,
+    /// Edge of the voxels the thickness was measured on.
+    pub thickness_voxel_mm: f64,
 }
 
 /// How the part was made from the density field, and its inspection.

@@ -349,15 +349,17 @@ fn resolve(
     // An error found in this variant, attributed to the varied value it comes from when its key
     // path lies on one (else to the design key itself).
     let error = |key: &str, message: &str| {
-        let parent = key.trim_start_matches('.');
-        // serde reports an unknown key at its parent table; the key itself is in the message.
+        let path = key.trim_start_matches('.');
+        // An unknown key may be reported at its parent table; the key itself is in the message.
         let inner = match message
             .strip_prefix("unknown field `")
             .and_then(|rest| rest.split_once('`'))
         {
-            Some((field, _)) if parent.is_empty() => field.to_string(),
-            Some((field, _)) => format!("{parent}.{field}"),
-            None => parent.to_string(),
+            Some((field, _)) if path.is_empty() => field.to_string(),
+            Some((field, _)) if path != field && !path.ends_with(&format!(".{field}")) => {
+                format!("{path}.{field}")
+            }
+            _ => path.to_string(),
         };
         let axis = axes.iter().zip(row).find(|(a, _)| {
             inner == a.key
@@ -370,7 +372,11 @@ fn resolve(
             Some((a, &i)) => DesignError::Invalid {
                 file: file.to_path_buf(),
                 key: format!("{}[{i}]", vary_key(&a.key)),
-                message: format!("{}: {message} {context}", a.values[i]),
+                message: format!(
+                    "{message} (value {} of variant {} of {count}: {label})",
+                    a.values[i],
+                    index + 1
+                ),
             },
             None => DesignError::Invalid {
                 file: file.to_path_buf(),

@@ -159,10 +159,10 @@ pub fn collect_dir(dir: &Path, quiet: bool) -> Result<(), Failure> {
 pub fn check_sweep(path: &Path) -> Result<(), Failure> {
     let sweep = Sweep::load(path, None).map_err(|e| Failure::Input(e.into()))?;
     println!(
-        "{}: valid sweep of {} variants ({:?} mode over {})",
+        "{}: valid sweep of {} variants ({} mode over {})",
         path.display(),
         sweep.variants.len(),
-        sweep.mode,
+        sweep.mode.as_str(),
         sweep.keys.join(", ")
     );
     for v in &sweep.variants {

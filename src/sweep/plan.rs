@@ -123,11 +123,11 @@ pub fn write_variants(sweep: &Sweep, dir: &Path) -> Result<SweepIndex, SweepErro
     for (variant, entry) in sweep.variants.iter().zip(&index.variants) {
         let design = toml::to_string(&variant.design).expect("a design always serializes");
         let header = format!(
-            "# Variant {} of {} of {} (formwerk sweep, mode {:?}), id {}:\n#   {}\n# Run it alone: formwerk run <this file> --out <sweep folder>/{}\n\n",
+            "# Variant {} of {} of {} (formwerk sweep, mode {}), id {}:\n#   {}\n# Run it alone: formwerk run <this file> --out <sweep folder>/{}\n\n",
             variant.index + 1,
             sweep.variants.len(),
             index.design_file.display(),
-            sweep.mode,
+            sweep.mode.as_str(),
             variant.id,
             variant.label,
             variant.id,
@@ -138,6 +138,19 @@ pub fn write_variants(sweep: &Sweep, dir: &Path) -> Result<SweepIndex, SweepErro
             w.write_all(design.as_bytes())
         })
         .map_err(write_error(&path))?;
+    }
+    // Variant files of an earlier, different sweep into the same folder would mislead a user
+    // running them by hand; the index never lists them, so they go.
+    let current: Vec<&Path> = index.variants.iter().map(|v| v.file.as_path()).collect();
+    for entry in std::fs::read_dir(&variants_dir).map_err(write_error(&variants_dir))? {
+        let path = entry.map_err(write_error(&variants_dir))?.path();
+        let stale = path.extension().is_some_and(|e| e == "toml")
+            && path
+                .strip_prefix(dir)
+                .is_ok_and(|relative| !current.contains(&relative));
+        if stale {
+            std::fs::remove_file(&path).map_err(write_error(&path))?;
+        }
     }
     let path = dir.join(INDEX_FILE);
     write_atomically(&path, |w| {

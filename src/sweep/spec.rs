@@ -32,6 +32,16 @@ pub enum SweepMode {
     List,
 }
 
+impl SweepMode {
+    /// The mode as written in design files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grid => "grid",
+            Self::List => "list",
+        }
+    }
+}
+
 /// A design file with a `[sweep]` table, expanded and validated.
 #[derive(Debug, Clone)]
 pub struct Sweep {

@@ -465,3 +465,77 @@ fn ctrl_c_stops_cleanly_with_exit_code_130() {
     assert_eq!(ok, complete_variants(&out).len());
     assert!(rows.iter().all(|r| r["status"] != "failed"));
 }
+
+#[test]
+fn stl_bodies_resolve_from_variant_files_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("bodies")).unwrap();
+    // A 2 × 2 × 2 mm hole: the 8 elements whose centres lie inside are kept empty.
+    let hole = crate::common::box_mesh([5.0, 1.0, 1.0], [7.0, 3.0, 3.0]);
+    let mut file = std::fs::File::create(project.join("bodies/hole.stl")).unwrap();
+    formwerk::mesh::stl::write_binary_stl(&hole, &mut file).unwrap();
+    let text = format!(
+        "{SMALL_DESIGN}\n[[keep_empty]]\nregion = {{ stl = \"bodies/hole.stl\" }}\n[sweep]\nvary = {{ \"optimization.volume_fraction\" = [0.2, 0.3] }}\n"
+    );
+    write_design(&project, "s.toml", &text);
+    let formwerk_in = |cwd: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_formwerk"))
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    // The ids do not depend on where the sweep is started from.
+    let from_project = formwerk_in(&project, &["check", "s.toml"]);
+    let from_root = formwerk_in(
+        Path::new("/"),
+        &["check", project.join("s.toml").to_str().unwrap()],
+    );
+    assert_eq!(
+        from_project.status.code(),
+        Some(0),
+        "{}",
+        stderr(&from_project)
+    );
+    let ids = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&from_project), ids(&from_root));
+
+    let plan = dir.path().join("plan");
+    let output = formwerk_in(
+        &project,
+        &[
+            "sweep",
+            "s.toml",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--max-iterations",
+            "2",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let index = read_json(&plan.join("variants.json"));
+    let variant = plan.join(index["variants"][0]["file"].as_str().unwrap());
+    let out = dir.path().join("out");
+    let output = formwerk_in(
+        Path::new("/"),
+        &[
+            "run",
+            variant.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        read_json(&out.join("result.json"))["element_counts"]["keep_empty"],
+        8
+    );
+}

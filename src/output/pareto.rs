@@ -62,6 +62,7 @@ fn render(points: &[ParetoPoint], x_desc: &str, y_desc: &str) -> std::io::Result
     };
     let x_range = range(&mut points.iter().map(|p| p.x));
     let y_range = range(&mut points.iter().map(|p| p.y));
+    let label_range = x_range.clone();
     let mut front: Vec<(f64, f64)> = points
         .iter()
         .filter(|p| p.on_front)
@@ -104,11 +105,16 @@ fn render(points: &[ParetoPoint], x_desc: &str, y_desc: &str) -> std::io::Result
             .map_err(plot_error)?
             .label("Pareto front")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], FRONT_COLOUR));
+        // Labels of points in the right part of the plot end at the point, so that they stay
+        // inside it (plotters has no text measuring; ~6.5 px per character at this size).
+        let right = label_range.start + 0.55 * (label_range.end - label_range.start);
         chart
             .draw_series(points.iter().filter(|p| p.on_front).map(|p| {
+                let width = (6.5 * p.label.chars().count() as f64) as i32;
+                let dx = if p.x > right { -8 - width } else { 8 };
                 EmptyElement::at((p.x, p.y))
                     + Circle::new((0, 0), 6, FRONT_COLOUR.filled())
-                    + Text::new(p.label.to_string(), (8, -14), ("sans-serif", 13))
+                    + Text::new(p.label.to_string(), (dx, -14), ("sans-serif", 13))
             }))
             .map_err(plot_error)?;
         chart

@@ -268,6 +268,40 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_lists_every_variant_and_drops_stale_files() {
+        let base = "name = \"p\"\nmaterial = \"PLA\"\n[domain]\nsize_mm = [4.0, 2.0, 2.0]\nelement_size_mm = 1.0\n[[supports]]\nregion = { face = \"x_min\" }\n[[load_cases]]\nname = \"tip\"\n[[load_cases.loads]]\nregion = { face = \"x_max\" }\nforce_n = [0.0, -1.0, 0.0]\n[optimization]\nvolume_fraction = 0.3\n";
+        let sweep = |values: &str| {
+            let text = format!(
+                "{base}[sweep]\nvary = {{ \"optimization.volume_fraction\" = [{values}] }}\n"
+            );
+            Sweep::from_toml(&text, Path::new("p.toml"), None).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let exe = Path::new("/opt/formwerk bin/formwerk");
+        write_plan(&sweep("0.2, 0.3, 0.4"), dir.path(), exe, 2).unwrap();
+        let index = write_plan(&sweep("0.2, 0.5"), dir.path(), exe, 2).unwrap();
+        assert_eq!(SweepIndex::read(dir.path()).unwrap(), index);
+        let mut files: Vec<_> = std::fs::read_dir(dir.path().join("variants"))
+            .unwrap()
+            .map(|e| PathBuf::from("variants").join(e.unwrap().file_name()))
+            .collect();
+        files.sort();
+        let listed: Vec<_> = index.variants.iter().map(|v| v.file.clone()).collect();
+        assert_eq!(files, listed);
+        let tasks = std::fs::read_to_string(dir.path().join("tasks.txt")).unwrap();
+        assert_eq!(tasks.lines().count(), 2);
+        assert!(
+            tasks.starts_with("'/opt/formwerk bin/formwerk' run /"),
+            "{tasks}"
+        );
+        assert!(tasks.contains("--threads 2 --quiet"), "{tasks}");
+        let sbatch = std::fs::read_to_string(dir.path().join("slurm.sbatch")).unwrap();
+        assert!(sbatch.contains("#SBATCH --array=0-1\n"), "{sbatch}");
+        assert!(sbatch.contains("#SBATCH --cpus-per-task=2\n"), "{sbatch}");
+        assert!(dir.path().join("logs").is_dir());
+    }
+
+    #[test]
     fn index_width_sorts_files() {
         assert_eq!(index_width(1), 1);
         assert_eq!(index_width(10), 1);

@@ -456,6 +456,51 @@ mod tests {
     }
 
     #[test]
+    fn variant_state_reads_complete_failed_foreign_and_missing_folders() {
+        let text = "name = \"s\"\nmaterial = \"PLA\"\n[domain]\nsize_mm = [2.0, 1.0, 1.0]\nelement_size_mm = 1.0\n[optimization]\nvolume_fraction = 0.3\n";
+        let design = Design::from_toml(text, Path::new("s.toml")).unwrap();
+        let mut other = design.clone();
+        other.optimization.volume_fraction = Some(0.4);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(variant_state(d, &design).0, Status::Missing);
+        std::fs::write(
+            d.join("error.txt"),
+            "iteration 3: solve failed\n\nvariant 0",
+        )
+        .unwrap();
+        let (status, message, _) = variant_state(d, &design);
+        assert_eq!(
+            (status, message.as_str()),
+            (Status::Failed, "iteration 3: solve failed")
+        );
+        std::fs::remove_file(d.join("error.txt")).unwrap();
+        let result = serde_json::json!({
+            "design": design, "converged": false, "iterations": 3, "compliance_nmm": 12.5,
+            "volume_fraction": 0.3, "mass_g": 1.5, "max_displacement_mm": 0.1,
+            "timings": { "total_s": 2.0 }, "mesh": { "seconds": 0.5 },
+            "printability": { "overhang_percent": 4.0 },
+        });
+        std::fs::write(d.join("result.json"), result.to_string()).unwrap();
+        // Results without the part: the mesh failed or the run was stopped.
+        assert_eq!(variant_state(d, &design).0, Status::Failed);
+        std::fs::write(d.join("part.stl"), b"solid").unwrap();
+        std::fs::write(d.join("preview.png"), b"png").unwrap();
+        let (status, _, metrics) = variant_state(d, &design);
+        assert_eq!(status, Status::Ok);
+        let m = metrics.unwrap();
+        assert_eq!(
+            (m.compliance_nmm, m.runtime_s, m.overhang_percent),
+            (12.5, 2.5, Some(4.0))
+        );
+        assert_eq!(m.safety_factor, None);
+        // Another design's results are not this variant's.
+        assert_eq!(variant_state(d, &other).0, Status::Missing);
+        std::fs::write(d.join("result.json"), "{ \"design\": ").unwrap();
+        assert_eq!(variant_state(d, &design).0, Status::Missing);
+    }
+
+    #[test]
     fn csv_fields_are_quoted_when_needed() {
         assert_eq!(
             csv_field("volume_fraction=0.2 material=PLA"),

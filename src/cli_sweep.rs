@@ -178,9 +178,14 @@ fn incomplete(summary: &Summary) -> Result<(), Failure> {
         .iter()
         .filter(|r| r.status != Status::Ok)
         .map(|r| {
+            let status = if r.status == Status::Failed {
+                "failed"
+            } else {
+                "missing"
+            };
             format!(
-                "  {} {:?} {}: {}",
-                r.entry.id, r.status, r.entry.label, r.message
+                "  {} {status} ({}): {}",
+                r.entry.id, r.entry.label, r.message
             )
         })
         .collect();

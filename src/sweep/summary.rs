@@ -90,7 +90,11 @@ pub fn variant_state(dir: &Path, design: &Design) -> (Status, String, Option<Met
     let Some(result) = result else {
         return match error {
             Some(e) => failed(first_line(&e)),
-            None => (Status::Missing, "not run yet".into(), None),
+            None => (
+                Status::Missing,
+                "no results: not run yet, still running, or stopped (a planned task's output is in logs/)".into(),
+                None,
+            ),
         };
     };
     let expected = serde_json::to_value(design).expect("a design always serializes");

@@ -23,9 +23,17 @@ Examples:
   formwerk run designs/cantilever.toml
   formwerk run designs/top3d_cantilever.toml --out runs/top3d --threads 2
   formwerk check designs/wall_bracket.toml
+  formwerk sweep designs/bracket_sweep.toml
   formwerk analyze designs/wall_bracket.toml --density runs/wall_bracket/density.vti
   formwerk materials
   formwerk inspect runs/cantilever/part.stl";
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  formwerk sweep designs/bracket_sweep.toml --jobs 2 --threads-per-job 1
+  formwerk sweep designs/bracket_sweep.toml --plan runs/plan
+  sbatch runs/plan/slurm.sbatch            # or: parallel -j 4 < runs/plan/tasks.txt
+  formwerk collect runs/plan";
 
 /// Generative design by topology optimization: a design file in, a printable part out.
 #[derive(Debug, Parser)]
@@ -51,6 +59,42 @@ enum Command {
         /// Override `optimization.max_iterations`.
         #[arg(long)]
         max_iterations: Option<usize>,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run every variant of a design file's [sweep] here (or write a cluster plan with --plan),
+    /// then summary.csv, summary.json and pareto.svg.
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep {
+        /// The design file (TOML) with a [sweep] table.
+        design: PathBuf,
+        /// Output folder (default: runs/<name>-sweep).
+        #[arg(long, conflicts_with = "plan")]
+        out: Option<PathBuf>,
+        /// Write a plan into this folder (variant files, tasks.txt, slurm.sbatch) instead of running.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Variants run at the same time (default: cores / threads per job).
+        #[arg(long, conflicts_with = "plan")]
+        jobs: Option<usize>,
+        /// Threads inside each variant (default: 1 when there are at least as many variants as
+        /// cores, else the cores shared among the variants; with --plan: 1).
+        #[arg(long)]
+        threads_per_job: Option<usize>,
+        /// Override `optimization.max_iterations` of every variant (part of its id).
+        #[arg(long)]
+        max_iterations: Option<usize>,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Summarize a sweep folder (local or planned): summary.csv, summary.json, pareto.svg;
+    /// lists missing and failed variants (exit 2 if any).
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Collect {
+        /// The sweep folder (holding variants.json).
+        dir: PathBuf,
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
@@ -134,6 +178,8 @@ pub enum Failure {
     Input(anyhow::Error),
     /// Internal failure (exit code 2).
     Internal(anyhow::Error),
+    /// Stopped by Ctrl-C (exit code 130, as a shell reports SIGINT).
+    Interrupted(anyhow::Error),
 }
 
 /// Runs the parsed command line.
@@ -149,6 +195,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             set_threads(threads)?;
             run_design(&design, out, max_iterations, quiet)
         }
+        Command::Sweep {
+            design,
+            out,
+            plan,
+            jobs,
+            threads_per_job,
+            max_iterations,
+            quiet,
+        } => crate::cli_sweep::sweep(crate::cli_sweep::SweepArgs {
+            design,
+            out,
+            plan,
+            jobs,
+            threads_per_job,
+            max_iterations,
+            quiet,
+        }),
+        Command::Collect { dir, quiet } => crate::cli_sweep::collect_dir(&dir, quiet),
         Command::Check { design } => check_design(&design),
         Command::Analyze {
             design,
@@ -450,6 +514,9 @@ fn inspect(
 }
 
 fn check_design(path: &Path) -> Result<(), Failure> {
+    if std::fs::read_to_string(path).is_ok_and(|text| formwerk::sweep::spec::has_sweep(&text)) {
+        return crate::cli_sweep::check_sweep(path);
+    }
     let (_, problem) = load_problem(path).map_err(|e| Failure::Input(e.into()))?;
     let grid = problem.grid;
     let fixed = problem.fixed_dofs.iter().filter(|&&f| f).count();

@@ -8,6 +8,8 @@
 //!                   ──▶ filter chain rule ──▶ OC or MMA update ──▶ observers
 //!     ──▶ Outcome ──▶ analysis (displacement, stress, safety factor)
 //!     ──▶ output (result.json, density.vti, convergence.svg) + mesh (part.stl)
+//!
+//! sweep: a design with a [sweep] table ──▶ variants, each run as above ──▶ summary, Pareto front
 //! ```
 //!
 //! The library is used by the `formwerk` binary; `examples/library.rs` shows direct use.
@@ -28,6 +30,7 @@ pub mod problem;
 pub mod projection;
 pub mod reduce;
 pub mod run;
+pub mod sweep;
 
 pub use design::{Design, DesignError};
 pub use grid::Grid;

@@ -1,7 +1,8 @@
 //! The `formwerk` binary: parses arguments, runs the command, maps failures to exit codes
-//! (0 success, 1 bad input, 2 internal failure).
+//! (0 success, 1 bad input, 2 internal failure, 130 interrupted).
 
 mod cli;
+mod cli_sweep;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
         Err(cli::Failure::Internal(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+        Err(cli::Failure::Interrupted(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(130)
         }
     }
 }

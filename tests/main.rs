@@ -12,6 +12,7 @@
 //! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
 //! - `studies`: the example studies end to end, `analyze` (issue 5).
 //! - `solver`: multigrid-CG against the direct solver, determinism, warnings, `bench` (issue 3).
+//! - `sweep`: `sweep`, `--plan` and `collect`: validation, resume, Ctrl-C, plan = local (issue 7).
 
 mod common;
 
@@ -28,3 +29,4 @@ mod reproduction;
 mod slicers;
 mod solver;
 mod studies;
+mod sweep;

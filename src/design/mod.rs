@@ -433,6 +433,13 @@ impl Design {
             toml::Deserializer::parse(text).map_err(|e| DesignError::parse(file, text, "", &e))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
+            if key == "sweep" && e.inner().message().starts_with("unknown field `sweep`") {
+                return DesignError::Invalid {
+                    file: file.to_path_buf(),
+                    key: "sweep".into(),
+                    message: "this file defines a sweep of several designs; run them with `formwerk sweep FILE`, or write a cluster plan with `formwerk sweep FILE --plan DIR` (`run` takes one design)".into(),
+                };
+            }
             DesignError::parse(file, text, &key, e.inner())
         })
     }

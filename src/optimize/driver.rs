@@ -62,6 +62,9 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
 
     let termination = loop {
         let iteration = history.len() + 1;
+        if observer.cancelled() {
+            return Err(OptimizeError::Cancelled { iteration });
+        }
         let iteration_start = Instant::now();
         let solve_error = |source| OptimizeError::Solve { iteration, source };
         // 1. Stiffness of the current physical design: factorize, or rebuild the coarse levels.

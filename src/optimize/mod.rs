@@ -121,6 +121,12 @@ pub struct Outcome {
 pub trait Observer {
     /// Called after each design iteration.
     fn observe(&mut self, record: &IterationRecord, max_iterations: usize);
+
+    /// Asked before each design iteration: `true` stops the loop with
+    /// [`OptimizeError::Cancelled`] (Ctrl-C in a sweep). Default: never.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that does nothing.
@@ -149,6 +155,12 @@ pub enum OptimizeError {
         iteration: usize,
         /// What went wrong.
         message: String,
+    },
+    /// The observer asked to stop (e.g. Ctrl-C); nothing of the run should be kept.
+    #[error("cancelled before iteration {iteration}")]
+    Cancelled {
+        /// The design iteration that did not start.
+        iteration: usize,
     },
     /// The compliance is not finite or not positive.
     #[error("iteration {iteration}: compliance is {compliance} (loads must act on the structure)")]

@@ -18,6 +18,13 @@
 //! must be steeper (54.7° to the plate), because a diagonal neighbour does not support. Supports
 //! outside the grid count as void.
 //!
+//! A steeper critical angle, for a margin: with `layers_per_step = 2`
+//! ([`AmFilter::with_layers_per_step`]) the cross supports only every other layer, and the
+//! layers between rest on the element directly below alone (`N = 1`). Material then steps out by
+//! one element per two layers, 63.4° (= atan 2) to the plate. A part designed at exactly 45°
+//! has a surface that, once extracted and smoothed, wobbles around 45°, so a slicer set to 45°
+//! flags part of it; designing at 63.4° keeps the exported surface clear of that limit.
+//!
 //! Smooth formulation (2017, Sect. 2.2, eqs. (3)–(5)), with Langelaar's parameters
 //! (see [`AmFilterParams`]):
 //! - `smax(ξ₁ … ξ_N) = (Σₛ ξₛᴾ)^{1/Q}` with `Q = P + ln N / ln ξ₀`: a P-norm whose exponent `Q`
@@ -195,13 +202,15 @@ struct Smooth {
 }
 
 impl Smooth {
-    fn new(params: AmFilterParams) -> Self {
+    /// The smooth functions over `supports` support elements (5 for the cross, 1 for the
+    /// element directly below).
+    fn new(params: AmFilterParams, supports: f64) -> Self {
         let AmFilterParams { p, xi0, epsilon } = params;
         // Q = P + ln N / ln ξ₀ makes (N ξ₀ᴾ)^{1/Q} = ξ₀ (2017, eq. (5)).
-        let q = p + SUPPORTS.ln() / xi0.ln();
+        let q = p + supports.ln() / xi0.ln();
         // Langelaar's shifts: 100 · realmin^{1/P} keeps ξ_sᴾ = 100ᴾ · realmin far from underflow.
         let shift = 100.0 * f64::MIN_POSITIVE.powf(1.0 / p);
-        let backshift = 0.95 * SUPPORTS.powf(1.0 / q) * shift.powf(p / q);
+        let backshift = 0.95 * supports.powf(1.0 / q) * shift.powf(p / q);
         let whole_p_less_one = (p.fract() == 0.0 && p <= 1025.0).then_some(p as i32 - 1);
         Self {
             p,
@@ -364,6 +373,11 @@ pub struct AmFilter {
     direction: BuildDirection,
     params: AmFilterParams,
     smooth: Smooth,
+    /// The smooth functions of layers supported from directly below only.
+    below_only: Smooth,
+    /// Layers per lateral step: 1 lets material step out on every layer (45°), 2 on every
+    /// other layer (63.4°).
+    layers_per_step: usize,
     layout: Layout,
     /// Every element in build order, as printed by the last `apply`.
     records: Vec<Record>,
@@ -399,12 +413,42 @@ impl AmFilter {
             grid,
             direction,
             params,
-            smooth: Smooth::new(params),
+            smooth: Smooth::new(params, SUPPORTS),
+            below_only: Smooth::new(params, 1.0),
+            layers_per_step: 1,
             layout,
             records: vec![Record::default(); grid.element_count()],
             field: vec![0.0; grid.element_count()],
             weighted: vec![0.0; layout.layer_len()],
         }
+    }
+
+    /// The filter letting material step out by one element only every `layers_per_step`
+    /// layers (≥ 1): on the other layers an element is supported by the element directly below
+    /// alone. The critical overhang is then `atan(layers_per_step)` to the plate: 45° for 1,
+    /// 63.4° for 2. Lateral steps are allowed on the layers whose index (0 on the plate) is a
+    /// multiple of `layers_per_step`.
+    ///
+    /// # Panics
+    ///
+    /// If `layers_per_step` is 0.
+    pub fn with_layers_per_step(mut self, layers_per_step: usize) -> Self {
+        assert!(
+            layers_per_step >= 1,
+            "AM filter: layers per step must be ≥ 1"
+        );
+        self.layers_per_step = layers_per_step;
+        self
+    }
+
+    /// Layers per lateral step ([`Self::with_layers_per_step`]).
+    pub fn layers_per_step(&self) -> usize {
+        self.layers_per_step
+    }
+
+    /// Whether `layer` (≥ 1) is supported by the cross below it, not only the element below.
+    fn steps_out(&self, layer: usize) -> bool {
+        layer.is_multiple_of(self.layers_per_step)
     }
 
     /// The build direction.
@@ -430,10 +474,12 @@ impl AmFilter {
         if n == 0 {
             return;
         }
-        let (layout, smooth, grid) = (self.layout, self.smooth, self.grid);
+        let (layout, grid) = (self.layout, self.grid);
         let layer_len = layout.layer_len();
         let shape = layout.layer_shape();
         for layer in 0..layout.layers() {
+            let cross = self.steps_out(layer);
+            let smooth = if cross { self.smooth } else { self.below_only };
             let (done, rest) = self.records.split_at_mut(layer * layer_len);
             // Layer 1 rests on the plate: nothing below it, printed as is.
             let below = layer.checked_sub(1).map(|l| &done[l * layer_len..]);
@@ -447,8 +493,11 @@ impl AmFilter {
                         *record = match below {
                             None => smooth.record(x, 1.0, 0.0),
                             Some(below) => {
-                                let sum =
-                                    cross_sum(shape, [u, v], smooth.void_power, |s| below[s].power);
+                                let sum = if cross {
+                                    cross_sum(shape, [u, v], smooth.void_power, |s| below[s].power)
+                                } else {
+                                    below[u + shape[0] * v].power
+                                };
                                 smooth.print(x, sum)
                             }
                         };
@@ -479,10 +528,12 @@ impl AmFilter {
             if n == 0 {
                 continue;
             }
+            let layers_per_step = self.layers_per_step;
             let field = &mut self.field;
             to_build_order(&layout, &grid, gradient, field);
             // Top layer down: finish layer ℓ (μ → ∂f/∂x), then add its multipliers λ to ℓ − 1.
             for layer in (1..layout.layers()).rev() {
+                let cross = layer.is_multiple_of(layers_per_step);
                 let records = &self.records[layer * layer_len..][..layer_len];
                 let (below, above) = field.split_at_mut(layer * layer_len);
                 let below = &mut below[(layer - 1) * layer_len..];
@@ -505,7 +556,11 @@ impl AmFilter {
                     .enumerate()
                     .for_each(|(v, (mu, records))| {
                         for (u, (mu, r)) in mu.iter_mut().zip(records).enumerate() {
-                            let supported = cross_sum(shape, [u, v], 0.0, |t| weighted[t]);
+                            let supported = if cross {
+                                cross_sum(shape, [u, v], 0.0, |t| weighted[t])
+                            } else {
+                                weighted[u + n_u * v]
+                            };
                             *mu += r.dpower_dxi * supported;
                         }
                     });
@@ -659,7 +714,7 @@ mod tests {
     fn smooth_maximum_is_exact_at_xi0_with_langelaar_parameters() {
         let params = AmFilterParams::default();
         assert_eq!((params.p, params.xi0, params.epsilon), (40.0, 0.5, 1e-4));
-        let smooth = Smooth::new(params);
+        let smooth = Smooth::new(params, SUPPORTS);
         let smax = |supports: [f64; 5]| {
             let sum: f64 = supports
                 .iter()
@@ -800,6 +855,71 @@ mod tests {
                     "{direction}"
                 );
                 assert_eq!(g_r[map(e)].to_bits(), dx[e].to_bits(), "{direction}");
+            }
+        }
+    }
+
+    #[test]
+    fn two_layers_per_step_keep_63_degree_stairs_and_drop_45_degree_ones() {
+        let grid = Grid::new([12, 3, 9], 1.0);
+        // Lateral steps are allowed on the even layers: a wall that steps out on those survives.
+        let steep = |[i, _, k]: [usize; 3]| (k / 2..k / 2 + 3).contains(&i);
+        let diagonal = |[i, _, k]: [usize; 3]| (k..k + 3).contains(&i);
+        let print2 = |x: &[f64]| {
+            let mut printed = vec![0.0; x.len()];
+            AmFilter::new(grid, BuildDirection::PlusZ)
+                .with_layers_per_step(2)
+                .apply(x, &mut printed);
+            printed
+        };
+        let kept = print2(&solid_where(grid, steep));
+        let dropped = print2(&solid_where(grid, diagonal));
+        for e in 0..grid.element_count() {
+            let c = grid.element_coords(e);
+            if steep(c) {
+                assert!(kept[e] > 0.99, "63° {c:?}: {}", kept[e]);
+            }
+            // The 45° wall loses an element on every layer that may not step out.
+            if c[2] >= 6 {
+                assert!(dropped[e] < 0.05, "45° {c:?}: {}", dropped[e]);
+            }
+        }
+    }
+
+    #[test]
+    fn two_layers_per_step_transpose_matches_central_differences() {
+        let grid = Grid::new([5, 4, 6], 1.0);
+        let n = grid.element_count();
+        let mut rng = Lcg(63);
+        let x = rng.field(n, 0.02, 0.98);
+        let w = rng.field(n, -1.0, 1.0);
+        let objective = |xi: &[f64]| -> f64 { xi.iter().zip(&w).map(|(a, b)| a * b).sum() };
+        for direction in [BuildDirection::PlusZ, BuildDirection::MinusX] {
+            let filter = || AmFilter::new(grid, direction).with_layers_per_step(2);
+            let mut am = filter();
+            let mut xi = vec![0.0; n];
+            am.apply(&x, &mut xi);
+            let mut gradient = w.clone();
+            am.apply_transpose([&mut gradient[..]]);
+            let h = 1e-6;
+            for _ in 0..4 {
+                let delta = rng.field(n, -1.0, 1.0);
+                let value = |sign: f64| {
+                    let moved: Vec<f64> = x
+                        .iter()
+                        .zip(&delta)
+                        .map(|(x, d)| x + sign * h * d)
+                        .collect();
+                    let mut printed = vec![0.0; n];
+                    filter().apply(&moved, &mut printed);
+                    objective(&printed)
+                };
+                let central = (value(1.0) - value(-1.0)) / (2.0 * h);
+                let analytic: f64 = gradient.iter().zip(&delta).map(|(g, d)| g * d).sum();
+                assert!(
+                    (central - analytic).abs() <= 1e-5 * analytic.abs(),
+                    "{direction}: {central} vs {analytic}"
+                );
             }
         }
     }

@@ -191,10 +191,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             threads,
             max_iterations,
             quiet,
-        } => {
-            set_threads(threads)?;
-            run_design(&design, out, max_iterations, quiet)
-        }
+        } => in_pool(threads, || run_design(&design, out, max_iterations, quiet)),
         Command::Sweep {
             design,
             out,
@@ -219,10 +216,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             density,
             out,
             threads,
-        } => {
-            set_threads(threads)?;
-            analyze(&design, &density, out)
-        }
+        } => in_pool(threads, || analyze(&design, &density, out)),
         Command::Materials { json } => materials(json),
         Command::Inspect {
             mesh,
@@ -236,15 +230,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             iterations,
             out,
         } => {
-            set_threads(threads)?;
+            check_threads(threads)?;
             bench(&sizes, threads, iterations, &out)
         }
         Command::BenchCase {
             size,
             iterations,
             threads,
-        } => {
-            set_threads(threads)?;
+        } => in_pool(threads, || {
             let size = parse_size(&size)
                 .ok_or_else(|| Failure::Input(anyhow::anyhow!("bad size {size}")))?;
             let case = formwerk::bench::run_case(size, iterations)
@@ -254,24 +247,37 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 serde_json::to_string(&case).map_err(|e| Failure::Internal(e.into()))?
             );
             Ok(())
-        }
+        }),
     }
 }
 
-fn set_threads(threads: Option<usize>) -> Result<(), Failure> {
-    let Some(threads) = threads else {
-        return Ok(());
-    };
-    if threads == 0 {
+fn check_threads(threads: Option<usize>) -> Result<(), Failure> {
+    if threads == Some(0) {
         return Err(Failure::Input(anyhow::anyhow!(
             "--threads must be at least 1"
         )));
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
+    Ok(())
+}
+
+/// Runs `work` on a pool of `threads` workers (default: one per core). Running it on a worker,
+/// not on the main thread, matters: every parallel loop called from outside a pool is handed to
+/// the pool and waited for, which costs more than many of our small loops (an AM filter layer,
+/// a coarse multigrid level) take; inside the pool they start at once.
+fn in_pool(
+    threads: Option<usize>,
+    work: impl FnOnce() -> Result<(), Failure> + Send,
+) -> Result<(), Failure> {
+    check_threads(threads)?;
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = threads {
+        builder = builder.num_threads(threads);
+    }
+    builder
+        .build()
         .context("cannot start the thread pool")
-        .map_err(Failure::Internal)
+        .map_err(Failure::Internal)?
+        .install(work)
 }
 
 fn run_design(

@@ -69,8 +69,11 @@ pub enum Objective {
 pub struct Manufacturing {
     /// Build direction of overhang control (Langelaar's AM filter), if any.
     pub build_direction: Option<crate::am_filter::BuildDirection>,
-    /// Steepest printable overhang, degrees from the build plane.
+    /// Flattest overhang the printer builds unsupported, degrees from the build plane (what the
+    /// printability report counts against).
     pub overhang_angle_deg: f64,
+    /// Layers per one-element lateral step the AM filter allows: 1 (45°) or 2 (63.4°).
+    pub layers_per_step: usize,
     /// Minimum member size (and gap) in mm, imposed by the robust projection; it sets the
     /// filter radius ([`crate::projection`]).
     pub min_member_mm: Option<f64>,

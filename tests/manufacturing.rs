@@ -24,10 +24,24 @@ fn manufacturing_keys_are_checked() {
     );
     check_fails(
         &format!(
-            "{SMALL_DESIGN}\n[manufacturing]\nbuild_direction = \"+z\"\noverhang_angle_deg = 30.0"
+            "{SMALL_DESIGN}\n[manufacturing]\nbuild_direction = \"+z\"\noverhang_angle_deg = 70.0"
         ),
         "manufacturing.overhang_angle_deg",
-        "45",
+        "63.4",
+    );
+    check_fails(
+        &format!(
+            "{SMALL_DESIGN}\n[manufacturing]\nbuild_direction = \"+z\"\ndesign_overhang_angle_deg = 50.0"
+        ),
+        "manufacturing.design_overhang_angle_deg",
+        "grid angle",
+    );
+    check_fails(
+        &format!(
+            "{SMALL_DESIGN}\n[manufacturing]\nbuild_direction = \"+z\"\noverhang_angle_deg = 50.0\ndesign_overhang_angle_deg = 45.0"
+        ),
+        "manufacturing.design_overhang_angle_deg",
+        "flatter",
     );
     check_fails(
         &format!(

@@ -62,10 +62,15 @@ pub struct ManufacturingSpec {
     /// `"none"` (default: no overhang control). The base plate is at the start of the direction.
     #[serde(default, with = "build_direction_or_none")]
     pub build_direction: Option<crate::am_filter::BuildDirection>,
-    /// Steepest overhang printable without support, degrees from the build plane (default 45,
-    /// the voxel grid's native angle and the only one supported).
+    /// Flattest overhang the printer builds without support, degrees from the build plane
+    /// (default 45): what the printability report counts against.
     #[serde(default = "default_overhang_angle")]
     pub overhang_angle_deg: f64,
+    /// The overhang angle the design is made to: 45 (one element out per layer) or 63.4 (one
+    /// element per two layers, a margin over a 45° printer). Default: the smaller of the two
+    /// that is at least `overhang_angle_deg`.
+    #[serde(default)]
+    pub design_overhang_angle_deg: Option<f64>,
     /// Thinnest member and narrowest gap of the part, mm (default: none). Imposed by the
     /// robust projection (Wang, Lazarov & Sigmund 2011), which sets the filter radius to
     /// `min_member_mm / 0.88`; leave `optimization.filter_radius_mm` out when it is given.
@@ -78,6 +83,7 @@ impl Default for ManufacturingSpec {
         Self {
             build_direction: None,
             overhang_angle_deg: default_overhang_angle(),
+            design_overhang_angle_deg: None,
             min_member_mm: None,
         }
     }

@@ -171,13 +171,38 @@ impl Design {
         optimization: &OptimizationParams,
     ) -> Result<Manufacturing, (&'static str, String)> {
         let m = &self.manufacturing;
-        // The AM filter's support region (the element below and its four neighbours) makes
-        // 45° the angle the voxel grid can express; other angles would need another stencil.
-        if m.overhang_angle_deg != 45.0 {
+        // The AM filter's support regions make 45° (one element out per layer) and 63.4° (one per
+        // two layers) the angles the voxel grid can express.
+        let steep = 2f64.atan().to_degrees();
+        if !(m.overhang_angle_deg > 0.0 && m.overhang_angle_deg <= steep + 0.05) {
             return Err((
                 "manufacturing.overhang_angle_deg",
                 format!(
-                    "{} is not supported: overhang control works on the voxel grid, whose native angle is 45°",
+                    "{} must lie in (0, 63.4]: overhang control works on the voxel grid, whose angles are 45° and 63.4°",
+                    m.overhang_angle_deg
+                ),
+            ));
+        }
+        let layers_per_step = match m.design_overhang_angle_deg {
+            None if m.overhang_angle_deg <= 45.0 => 1,
+            None => 2,
+            Some(45.0) => 1,
+            Some(angle) if (angle - steep).abs() <= 0.05 => 2,
+            Some(angle) => {
+                return Err((
+                    "manufacturing.design_overhang_angle_deg",
+                    format!(
+                        "{angle} is not a grid angle: use 45 (one element per layer) or 63.4 (one element per two layers)"
+                    ),
+                ));
+            }
+        };
+        let design_angle = if layers_per_step == 1 { 45.0 } else { steep };
+        if design_angle + 0.05 < m.overhang_angle_deg {
+            return Err((
+                "manufacturing.design_overhang_angle_deg",
+                format!(
+                    "{design_angle:.1} is flatter than overhang_angle_deg = {}: the part would need support",
                     m.overhang_angle_deg
                 ),
             ));
@@ -196,6 +221,7 @@ impl Design {
         Ok(Manufacturing {
             build_direction,
             overhang_angle_deg: m.overhang_angle_deg,
+            layers_per_step,
             min_member_mm: m.min_member_mm,
         })
     }

@@ -17,6 +17,10 @@ pub struct OcParams {
     pub move_limit: f64,
     /// Target mean physical density of the free elements.
     pub volume_fraction: f64,
+    /// Start the search for λ around this value (the previous iteration's) instead of over
+    /// (0, 10⁹): about 12 volume evaluations instead of 40, for physical densities that are
+    /// costly to evaluate (the AM filter, the projection). `None` keeps the classic bisection.
+    pub lambda_hint: Option<f64>,
 }
 
 /// What one OC update did.
@@ -45,22 +49,40 @@ pub fn oc_update(
     scratch: &mut [f64],
 ) -> OcInfo {
     let target = params.volume_fraction * space.design_count() as f64;
-    let (mut l1, mut l2) = (0.0f64, 1e9f64);
     let mut bisection_steps = 0;
-    while (l2 - l1) / (l1 + l2) > 1e-3 {
-        let lambda = 0.5 * (l1 + l2);
+    // Whether the design at multiplier λ has more material than the target (volume falls as λ
+    // grows); leaves that design in `x_new` and `x_phys`.
+    let mut too_much = |lambda: f64| {
         x_new.par_iter_mut().enumerate().for_each(|(e, xn)| {
             *xn = space
                 .fixed_value(e)
                 .unwrap_or_else(|| oc_candidate(x[e], dc[e], dv[e], lambda, params.move_limit))
         });
         physical.apply(space, x_new, x_phys, scratch);
-        if physical.constrained_volume(space, x_phys, scratch) > target {
+        bisection_steps += 1;
+        physical.constrained_volume(space, x_phys, scratch) > target
+    };
+    let (mut l1, mut l2) = match params.lambda_hint {
+        None => (0.0f64, 1e9f64),
+        Some(hint) => {
+            // Widen [hint/2, 2·hint] by factors of 4 until it brackets the target.
+            let (mut low, mut high) = (0.5 * hint, 2.0 * hint);
+            while low > 1e-300 && !too_much(low) {
+                (low, high) = (0.25 * low, low);
+            }
+            while high < 1e300 && too_much(high) {
+                (low, high) = (high, 4.0 * high);
+            }
+            (low, high)
+        }
+    };
+    while (l2 - l1) / (l1 + l2) > 1e-3 {
+        let lambda = 0.5 * (l1 + l2);
+        if too_much(lambda) {
             l1 = lambda;
         } else {
             l2 = lambda;
         }
-        bisection_steps += 1;
     }
     OcInfo {
         lambda: 0.5 * (l1 + l2),
@@ -107,6 +129,7 @@ mod tests {
         let params = OcParams {
             move_limit: 0.2,
             volume_fraction: 0.3,
+            lambda_hint: None,
         };
         let space = DesignSpace::from_parts(grid, vec![ElementRole::Design; n], [false; 3]);
         let mut scratch = vec![0.0; n];

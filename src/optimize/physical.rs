@@ -66,10 +66,10 @@ impl PhysicalDensity {
     pub fn new(problem: &Problem) -> Self {
         let grid: Grid = problem.grid;
         let n = grid.element_count();
-        let am = problem
-            .manufacturing
-            .build_direction
-            .map(|direction| AmFilter::new(grid, direction));
+        let am = problem.manufacturing.build_direction.map(|direction| {
+            AmFilter::new(grid, direction)
+                .with_layers_per_step(problem.manufacturing.layers_per_step)
+        });
         let robust = problem.manufacturing.min_member_mm.map(|_| Robust {
             continuation: Continuation::for_run(problem.optimization.max_iterations),
             smooth: vec![0.0; n],
@@ -103,6 +103,12 @@ impl PhysicalDensity {
             robust: None,
             blueprint: Vec::new(),
         }
+    }
+
+    /// Whether the map is costly to apply (it has an AM filter or a projection), so that its
+    /// callers should apply it as few times as they can.
+    pub fn is_costly(&self) -> bool {
+        self.am.is_some() || self.robust.is_some()
     }
 
     /// Whether the map projects (has a minimum member size).

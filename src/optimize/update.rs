@@ -52,6 +52,7 @@ impl Update {
             Optimizer::Oc { move_limit } => Self::Oc(OcParams {
                 move_limit,
                 volume_fraction: opt.volume_fraction,
+                lambda_hint: None,
             }),
             Optimizer::Mma { move_limit } => {
                 let constraints = match opt.objective {
@@ -176,7 +177,7 @@ impl Update {
     ) -> Result<(), String> {
         match self {
             Self::Oc(params) => {
-                oc_update(
+                let info = oc_update(
                     x,
                     &functions.objective_gradient,
                     &functions.constraint_gradients[0],
@@ -187,6 +188,11 @@ impl Update {
                     x_phys,
                     scratch,
                 );
+                // The classic bisection is kept where it is cheap, so the classic codes'
+                // histories are reproduced; elsewhere the next search starts from this λ.
+                if physical.is_costly() {
+                    params.lambda_hint = Some(info.lambda);
+                }
             }
             Self::Mma { mma, x_min, x_max } => {
                 let gradients: Vec<&[f64]> = functions

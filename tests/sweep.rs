@@ -40,6 +40,19 @@ fn run_sweep(design: &Path, out: &Path, extra: &[&str]) -> std::process::Output 
     formwerk(&args)
 }
 
+/// Writes the plan of `design` into `plan`, each variant at `iterations` iterations.
+fn plan_sweep(design: &Path, plan: &Path, iterations: &str) {
+    let output = formwerk(&[
+        "sweep",
+        design.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+        "--max-iterations",
+        iterations,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
 /// Variants by id from `summary.json`.
 fn summary_rows(dir: &Path) -> Vec<Value> {
     read_json(&dir.join("summary.json"))["variants"]
@@ -300,15 +313,7 @@ fn local_sweep_equals_single_runs_and_a_collected_plan() {
 
     // The same sweep as a plan: a job array and a task list.
     let plan = dir.path().join("plan");
-    let output = formwerk(&[
-        "sweep",
-        design.to_str().unwrap(),
-        "--plan",
-        plan.to_str().unwrap(),
-        "--max-iterations",
-        "6",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    plan_sweep(&design, &plan, "6");
     let sbatch = std::fs::read_to_string(plan.join("slurm.sbatch")).unwrap();
     for line in [
         "#SBATCH --array=0-3",
@@ -373,15 +378,7 @@ fn a_failing_variant_is_recorded_and_the_others_finish() {
     // Learn the ids from a plan, then put a folder where one variant's result.json must go:
     // that variant runs and then cannot write its result.
     let plan = dir.path().join("plan");
-    let output = formwerk(&[
-        "sweep",
-        design.to_str().unwrap(),
-        "--plan",
-        plan.to_str().unwrap(),
-        "--max-iterations",
-        "3",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    plan_sweep(&design, &plan, "3");
     let index = read_json(&plan.join("variants.json"));
     let bad = index["variants"][2]["id"].as_str().unwrap();
     std::fs::create_dir_all(out.join(bad).join("result.json")).unwrap();

@@ -2,11 +2,12 @@
 //! fraction) against compliance, the Pareto-optimal ones highlighted, joined in order and
 //! labelled. Drawn with plotters' SVG backend like [`super::plot`], so no fonts are needed.
 
-use std::io::{Error, Write};
+use std::io::Write;
 
 use plotters::prelude::*;
 
 use super::atomic::write_atomically;
+use super::plot::plot_error;
 
 /// Width and height of the SVG in pixels.
 const SIZE: (u32, u32) = (1100, 700);
@@ -127,11 +128,6 @@ fn render(points: &[ParetoPoint], x_desc: &str, y_desc: &str) -> std::io::Result
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
-}
-
-/// Plotters' errors carry the backend's I/O error; keep its message.
-fn plot_error(e: impl std::error::Error) -> Error {
-    Error::other(e.to_string())
 }
 
 #[cfg(test)]

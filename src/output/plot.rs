@@ -178,7 +178,7 @@ fn padded_range(values: impl Iterator<Item = f64>, margin: f64) -> Range<f64> {
 }
 
 /// Plotters' errors carry the backend's I/O error; keep its message.
-fn plot_error(e: impl std::error::Error) -> Error {
+pub(super) fn plot_error(e: impl std::error::Error) -> Error {
     Error::other(e.to_string())
 }
 

@@ -350,4 +350,23 @@ fn a_point_loads_its_nearest_node_and_a_torque_turns_about_its_center() {
     assert!((moment - 30.0).abs() < 1e-10, "{moment}");
     let net_z: f64 = (0..grid.node_count()).map(|n| f[3 * n + 2]).sum();
     assert!(net_z.abs() > 1.0, "{net_z}");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+
+    // A point outside the domain still selects its nearest node, with a warning naming both.
+    let outside = text.replace(
+        "point_mm = [11.6, 0.3, 2.4]",
+        "point_mm = [15.0, -1.0, 2.2]",
+    );
+    let p = problem(&outside);
+    let loaded: Vec<usize> = (0..grid.dof_count())
+        .filter(|&d| p.load_cases[0].forces_n[d] != 0.0)
+        .collect();
+    assert_eq!(loaded, [3 * grid.node_index([12, 0, 2]) + 1]);
+    let warning = p.warnings.join("\n");
+    assert!(
+        warning.contains("load_cases[0].loads[0].region")
+            && warning.contains("outside the domain")
+            && warning.contains("[12.0, 0.0, 2.0]"),
+        "{warning}"
+    );
 }

@@ -49,6 +49,17 @@ impl Regions {
                 ),
             ));
         }
+        // A point outside the domain still loads or holds its nearest node; say which.
+        if let Region::PointMm(p) = region {
+            let size = grid.size_mm();
+            let margin = 1e-9 * grid.element_size_mm;
+            if (0..3).any(|a| p[a] < -margin || p[a] > size[a] + margin) {
+                self.warnings.push(format!(
+                    "{key}: point_mm {p:?} lies outside the domain [0, {size:?}] mm; its nearest node, at {:?} mm, is used",
+                    grid.node_position_mm(nodes[0])
+                ));
+            }
+        }
         self.record(region, key, [nodes.len(), 0], grid.node_count());
         Ok(nodes)
     }

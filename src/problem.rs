@@ -182,6 +182,19 @@ impl Problem {
             .collect()
     }
 
+    /// Positions (mm) that keep a piece of the exported part: the supported and loaded nodes, and
+    /// the centres of the kept-solid elements, which belong to the part even where nothing
+    /// connects them to the rest.
+    pub fn part_anchor_positions_mm(&self) -> Vec<[f64; 3]> {
+        let mut anchors = self.anchor_positions_mm();
+        anchors.extend(
+            (0..self.grid.element_count())
+                .filter(|&e| self.element_roles[e] == ElementRole::Solid)
+                .map(|e| self.grid.element_center_mm(e)),
+        );
+        anchors
+    }
+
     /// Number of design elements (neither kept solid nor kept empty).
     pub fn design_element_count(&self) -> usize {
         self.element_roles

@@ -130,7 +130,7 @@ pub fn run_problem(
     let part = make_part(
         &outcome.density,
         &grid,
-        &problem.anchor_positions_mm(),
+        &problem.part_anchor_positions_mm(),
         &problem.part,
     );
     let mesh_seconds = clock.elapsed().as_secs_f64();
@@ -173,6 +173,12 @@ pub fn run_problem(
         part.dropped_islands,
         part.dropped_volume_mm3,
     );
+    let pieces = part.report.shells.len();
+    if pieces > 1 {
+        warnings.push(format!(
+            "the part is {pieces} separate pieces: material kept solid or near a support or load that nothing connects"
+        ));
+    }
     if let Some(size) = member_size
         && size.min_wall_thickness_mm < MEMBER_SIZE_WARNING * size.min_member_mm
     {

@@ -370,3 +370,53 @@ fn a_point_loads_its_nearest_node_and_a_torque_turns_about_its_center() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_kept_solid_block_that_nothing_connects_stays_in_the_part() {
+    // A 2 mm cube kept solid inside a shell kept empty: the optimizer cannot connect it, and
+    // the part keeps it as a second piece (with a warning) instead of dropping it as an island.
+    let text = r#"
+name = "island"
+[domain]
+size_mm = [16.0, 8.0, 8.0]
+element_size_mm = 1.0
+[material]
+youngs_modulus_mpa = 2400.0
+poisson_ratio = 0.36
+[[supports]]
+region = { face = "x_min" }
+fixed = ["x", "y", "z"]
+[[load_cases]]
+name = "tip"
+[[load_cases.loads]]
+region = { box = { min_mm = [16.0, 0.0, 0.0], max_mm = [16.0, 0.0, 8.0] } }
+force_n = [0.0, -10.0, 0.0]
+[[keep_solid]]
+region = { box = { min_mm = [10.0, 5.0, 5.0], max_mm = [12.0, 7.0, 7.0] } }
+[[keep_empty]]
+region = { union = [
+  { box = { min_mm = [9.0, 4.0, 4.0], max_mm = [10.0, 8.0, 8.0] } },
+  { box = { min_mm = [12.0, 4.0, 4.0], max_mm = [13.0, 8.0, 8.0] } },
+  { box = { min_mm = [10.0, 4.0, 4.0], max_mm = [12.0, 5.0, 8.0] } },
+  { box = { min_mm = [10.0, 7.0, 4.0], max_mm = [12.0, 8.0, 8.0] } },
+  { box = { min_mm = [10.0, 5.0, 4.0], max_mm = [12.0, 7.0, 5.0] } },
+  { box = { min_mm = [10.0, 5.0, 7.0], max_mm = [12.0, 7.0, 8.0] } },
+] }
+[optimization]
+volume_fraction = 0.3
+max_iterations = 10
+"#;
+    let (_dir, out, output) = crate::common::run_design(text, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result = crate::common::read_json(&out.join("result.json"));
+    assert_eq!(result["mesh"]["dropped_islands"], 0);
+    assert_eq!(
+        result["mesh"]["inspection"]["shells"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let warnings = result["warnings"].to_string();
+    assert!(warnings.contains("2 separate pieces"), "{warnings}");
+}

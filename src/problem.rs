@@ -171,14 +171,22 @@ impl Problem {
     /// Positions (mm) of the nodes that are supported or loaded: a part's material must connect
     /// to them, anything else is a floating island.
     pub fn anchor_positions_mm(&self) -> Vec<[f64; 3]> {
+        let anchors = self.anchor_nodes();
         (0..self.grid.node_count())
-            .filter(|&n| {
+            .filter(|&n| anchors[n])
+            .map(|n| self.grid.node_position_mm(n))
+            .collect()
+    }
+
+    /// Per node: whether it is supported or loaded (see [`Self::anchor_positions_mm`]).
+    pub fn anchor_nodes(&self) -> Vec<bool> {
+        (0..self.grid.node_count())
+            .map(|n| {
                 (0..3).any(|a| {
                     let dof = 3 * n + a;
                     self.fixed_dofs[dof] || self.load_cases.iter().any(|c| c.forces_n[dof] != 0.0)
                 })
             })
-            .map(|n| self.grid.node_position_mm(n))
             .collect()
     }
 

@@ -114,11 +114,11 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         std::mem::swap(&mut x, &mut x_new);
         timings.update_s += clock.elapsed().as_secs_f64();
         // 6. Record and observe.
-        physical.blueprint(&space, &x_phys, &mut scratch);
         let record = IterationRecord {
             iter: iteration,
             compliance_nmm: compliance,
-            volume_fraction: space.design_volume(&scratch) / space.design_count() as f64,
+            volume_fraction: physical.blueprint_volume(&space, &x_phys, &mut scratch)
+                / space.design_count() as f64,
             projection_beta: physical.beta(),
             change,
             seconds: iteration_start.elapsed().as_secs_f64(),

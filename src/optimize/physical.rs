@@ -168,6 +168,22 @@ impl PhysicalDensity {
         }
     }
 
+    /// Volume (in elements) of the free elements of [`Self::blueprint`].
+    pub fn blueprint_volume(
+        &self,
+        space: &DesignSpace,
+        x_phys: &[f64],
+        scratch: &mut [f64],
+    ) -> f64 {
+        match &self.robust {
+            None => space.design_volume(x_phys),
+            Some(robust) => {
+                project_into(space, robust, BLUEPRINT_THRESHOLD, scratch);
+                space.design_volume(scratch)
+            }
+        }
+    }
+
     /// The projection sharpness β, if the map projects.
     pub fn beta(&self) -> Option<f64> {
         self.robust.as_ref().map(|r| r.continuation.beta)
@@ -251,11 +267,7 @@ fn void_faces(problem: &Problem, radius_mm: f64) -> Vec<u8> {
     let grid = problem.grid;
     let h = grid.element_size_mm;
     let nodes = grid.nodes_per_axis();
-    let mut anchor = vec![false; grid.node_count()];
-    for position in problem.anchor_positions_mm() {
-        let [i, j, k] = position.map(|p| (p / h).round() as usize);
-        anchor[i + nodes[0] * (j + nodes[1] * k)] = true;
-    }
+    let anchor = problem.anchor_nodes();
     let r = radius_mm / h;
     (0..grid.element_count())
         .into_par_iter()

@@ -265,3 +265,62 @@ fn a_minimum_member_size_keeps_every_wall_at_least_that_thick() {
             .is_none()
     );
 }
+
+#[test]
+fn a_63_degree_design_steps_out_only_on_every_other_layer() {
+    // The tip-loaded beam printed along +z, designed to 63.4°: on odd layers an element rests on
+    // the element directly below alone, so the density never exceeds it there.
+    let text = SMALL_DESIGN
+        .replace(
+            "min_mm = [12.0, 0.0, 0.0], max_mm = [12.0, 0.0, 4.0]",
+            "min_mm = [12.0, 0.0, 4.0], max_mm = [12.0, 4.0, 4.0]",
+        )
+        .replace("force_n = [0.0, -10.0, 0.0]", "force_n = [0.0, 0.0, -10.0]");
+    let design = format!(
+        "{text}\n[manufacturing]\nbuild_direction = \"+z\"\ndesign_overhang_angle_deg = 63.4"
+    );
+    let (_dir, out, output) = run_design(&design, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let vti = std::fs::read_to_string(out.join("density.vti")).unwrap();
+    let image = formwerk::output::vtk::read_vti(&vti).unwrap();
+    let density = image.cell_field("density").unwrap();
+    let [nx, ny, nz] = image.elements;
+    let at = |i: usize, j: usize, k: usize| density[i + nx * (j + ny * k)];
+    let mut largest_step = 0.0f64;
+    for k in (1..nz).step_by(2) {
+        for j in 0..ny {
+            for i in 0..nx {
+                largest_step = largest_step.max(at(i, j, k) - at(i, j, k - 1));
+            }
+        }
+    }
+    assert!(
+        largest_step <= 0.05,
+        "an odd layer overhangs by {largest_step}"
+    );
+    // The same design at 45° does step out on odd layers.
+    let (_dir, out, output) = run_design(
+        &format!("{text}\n[manufacturing]\nbuild_direction = \"+z\""),
+        &["--quiet"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let vti = std::fs::read_to_string(out.join("density.vti")).unwrap();
+    let density = formwerk::output::vtk::read_vti(&vti)
+        .unwrap()
+        .cell_field("density")
+        .unwrap()
+        .to_vec();
+    let at = |i: usize, j: usize, k: usize| density[i + nx * (j + ny * k)];
+    let mut free_step = 0.0f64;
+    for k in (1..nz).step_by(2) {
+        for j in 0..ny {
+            for i in 0..nx {
+                free_step = free_step.max(at(i, j, k) - at(i, j, k - 1));
+            }
+        }
+    }
+    assert!(
+        free_step > 0.05,
+        "the 45° design never steps out on odd layers"
+    );
+}

@@ -149,10 +149,15 @@ fn the_printable_bracket_has_far_less_overhang_than_its_twin() {
     let reported = result["printability"]["overhang_percent"].as_f64().unwrap();
     assert!((reported - controlled).abs() <= 1e-6 * controlled.max(1.0));
     assert!(free_result.get("printability").is_none());
-    assert!(
-        controlled * 2.0 < free,
-        "controlled {controlled} %, free {free} %"
-    );
+    // The target: at most 1 % of the exported surface needs support, several times less
+    // than the twin made without overhang control.
+    assert!(controlled <= 1.0, "controlled {controlled} %");
+    assert!(free >= 5.0, "free {free} %");
+    // The overhang correction moved the surface by at most half an element (2 mm here).
+    let correction = &result["mesh"]["overhang_correction"];
+    assert!(correction["vertices_moved"].as_u64().unwrap() > 0);
+    assert!(correction["largest_shift_mm"].as_f64().unwrap() <= 1.0);
+    assert!(free_result["mesh"].get("overhang_correction").is_none());
 }
 
 #[test]

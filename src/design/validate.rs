@@ -13,7 +13,7 @@ use super::{
 use crate::fem::multigrid::level_count;
 use crate::fem::{MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
-use crate::mesh::PartParams;
+use crate::mesh::{OverhangLimit, PartParams};
 use crate::problem::{
     ElementRole, Manufacturing, Material, Objective, OptimizationParams, Optimizer, Problem,
     RegionReport,
@@ -156,10 +156,16 @@ impl Design {
             .optimization(&grid, &material, &element_roles, &load_cases)
             .map_err(|(key, m)| invalid(key, m))?;
         let solver = self.solver(&grid).map_err(|(key, m)| invalid(key, m))?;
-        let part = self.part().map_err(|(key, m)| invalid(key, m))?;
+        let mut part = self.part().map_err(|(key, m)| invalid(key, m))?;
         let manufacturing = self
             .manufacturing(&optimization)
             .map_err(|(key, m)| invalid(key, m))?;
+        part.overhang = manufacturing
+            .build_direction
+            .map(|direction| OverhangLimit {
+                build_direction: direction.vector(),
+                overhang_angle_deg: manufacturing.overhang_angle_deg,
+            });
         Ok(Problem {
             name: self.name.clone(),
             grid,
@@ -314,6 +320,7 @@ impl Design {
             threshold: o.threshold,
             smoothing_iterations: o.smoothing_iterations,
             max_triangles: o.max_triangles,
+            overhang: None,
         })
     }
 

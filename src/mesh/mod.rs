@@ -22,6 +22,7 @@ pub mod part;
 pub mod printability;
 pub mod simplify;
 pub mod smooth;
+pub mod steepen;
 pub mod stl;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -29,7 +30,7 @@ pub mod three_mf;
 
 pub use check::{MeshReport, check_mesh};
 pub use isosurface::extract_isosurface;
-pub use part::{Part, PartParams, make_part};
+pub use part::{OverhangLimit, Part, PartParams, make_part};
 
 /// An indexed triangle mesh in millimetres.
 ///

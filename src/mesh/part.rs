@@ -12,7 +12,10 @@
 //!    Vertices are then kept inside the design domain.
 //! 4. **Smoothing** ([`super::smooth`]), Taubin, volume-preserving, flat on domain faces.
 //! 5. **Simplification** to `max_triangles` when asked ([`super::simplify`]).
-//! 6. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight.
+//! 6. **Overhang correction** when the part is made for a printer ([`super::steepen`]): the
+//!    downward faces that smoothing left a little flatter than the overhang angle are steepened
+//!    by moving vertices at most half an element along the build direction.
+//! 7. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight.
 
 use std::collections::HashSet;
 
@@ -21,6 +24,7 @@ use super::check::{MeshReport, check_mesh, shells};
 use super::isosurface::extract_isosurface;
 use super::simplify::simplify;
 use super::smooth::taubin_smooth;
+use super::steepen::{SteepenReport, steepen_overhangs};
 use crate::grid::Grid;
 
 /// Settings of the part export.
@@ -32,6 +36,17 @@ pub struct PartParams {
     pub smoothing_iterations: usize,
     /// Simplify to at most this many triangles (`None`: keep all).
     pub max_triangles: Option<usize>,
+    /// The printer's overhang limit the surface is corrected to (`None`: no correction).
+    pub overhang: Option<OverhangLimit>,
+}
+
+/// How the part will be printed, for the overhang correction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OverhangLimit {
+    /// Unit vector along which layers stack; the plate is at the part's lowest plane.
+    pub build_direction: [f64; 3],
+    /// Flattest slope printed without support, degrees above the build plane.
+    pub overhang_angle_deg: f64,
 }
 
 impl Default for PartParams {
@@ -40,6 +55,7 @@ impl Default for PartParams {
             threshold: None,
             smoothing_iterations: 10,
             max_triangles: None,
+            overhang: None,
         }
     }
 }
@@ -59,6 +75,8 @@ pub struct Part {
     pub dropped_volume_mm3: f64,
     /// Triangles before simplification (equal to the final count when none was asked for).
     pub triangles_before_simplification: usize,
+    /// What the overhang correction did, when there was one.
+    pub overhang_correction: Option<SteepenReport>,
     /// Inspection of the final mesh.
     pub report: MeshReport,
 }
@@ -100,6 +118,17 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
     if let Some(budget) = params.max_triangles {
         simplify(&mut mesh, budget, size, 1e-9 * h);
     }
+    // Last, so that nothing after it can flatten a face again. Half an element is below the
+    // resolution the design was made at.
+    let overhang_correction = params.overhang.map(|limit| {
+        steepen_overhangs(
+            &mut mesh,
+            limit.build_direction,
+            limit.overhang_angle_deg,
+            0.5 * h,
+            1e-9 * h,
+        )
+    });
     let report = check_mesh(&mesh);
     Part {
         mesh,
@@ -108,6 +137,7 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
         dropped_islands,
         dropped_volume_mm3,
         triangles_before_simplification,
+        overhang_correction,
         report,
     }
 }
@@ -308,7 +338,7 @@ mod tests {
             &PartParams {
                 threshold: Some(0.5),
                 smoothing_iterations: 0,
-                max_triangles: None,
+                ..PartParams::default()
             },
         );
         assert_eq!(fixed.threshold, 0.5);
@@ -413,11 +443,55 @@ mod tests {
             let grid = Grid::new([nx, ny, nz], 1.5);
             let density = field(kind, seed, grid.elements);
             let anchors: Vec<[f64; 3]> = (0..grid.node_count()).filter(|n| n % 3 == 0).map(|n| grid.node_position_mm(n)).collect();
-            let params = PartParams { threshold: None, smoothing_iterations: smoothing, max_triangles: None };
+            let params = PartParams { smoothing_iterations: smoothing, ..PartParams::default() };
             let part = make_part(&density, &grid, &anchors, &params);
             prop_assert!(part.report.is_watertight(), "{:?}", part.report);
             let size = grid.size_mm();
             prop_assert!(part.mesh.vertices.iter().all(|p| (0..3).all(|a| p[a] >= 0.0 && p[a] <= size[a])));
         }
+    }
+
+    #[test]
+    fn a_part_made_for_a_printer_has_no_face_flatter_than_its_overhang_angle() {
+        // A "Y" of voxels standing on the plate: a column, then arms stepping out one element
+        // per layer to both sides, the steepest overhang the AM filter lets through. The
+        // tetrahedra's diagonals make one arm's underside a staircase of flat pieces, which
+        // smoothing leaves close to 45°, on both sides of it.
+        let grid = Grid::new([24, 4, 14], 1.0);
+        let density: Vec<f64> = (0..grid.element_count())
+            .map(|e| {
+                let [i, _, k] = grid.element_coords(e);
+                let half_width = 2.0 + k.saturating_sub(4) as f64;
+                f64::from(u8::from((i as f64 + 0.5 - 12.0).abs() < half_width))
+            })
+            .collect();
+        let anchors: Vec<[f64; 3]> = vec![[12.0, 2.0, 0.0]];
+        let overhang = |part: &Part| {
+            crate::mesh::printability::printability(&part.mesh, [0.0, 0.0, 1.0], 45.0)
+                .expect("closed part")
+                .overhang_percent
+        };
+        let free = make_part(&density, &grid, &anchors, &PartParams::default());
+        let limit = OverhangLimit {
+            build_direction: [0.0, 0.0, 1.0],
+            overhang_angle_deg: 45.0,
+        };
+        let params = PartParams {
+            overhang: Some(limit),
+            ..PartParams::default()
+        };
+        let printable = make_part(&density, &grid, &anchors, &params);
+        assert!(overhang(&free) > 1.0, "{}", overhang(&free));
+        assert_eq!(overhang(&printable), 0.0);
+        assert!(printable.report.is_watertight(), "{:?}", printable.report);
+        let correction = printable.overhang_correction.expect("corrected");
+        assert!(correction.vertices_moved > 0 && correction.largest_shift_mm <= 0.5);
+        // The mass stays as optimized, within a fraction of a percent.
+        assert!(
+            printable.volume_difference().abs() < 0.005,
+            "{}",
+            printable.volume_difference()
+        );
+        assert!(free.overhang_correction.is_none());
     }
 }

@@ -166,6 +166,9 @@ pub struct MeshSummary {
     pub seconds: f64,
     /// Triangles before simplification (`output.max_triangles`).
     pub triangles_before_simplification: usize,
+    /// The overhang correction along the build direction, when `[manufacturing]` sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhang_correction: Option<crate::mesh::steepen::SteepenReport>,
     /// The inspection of the exported mesh (the same as `formwerk inspect`).
     pub inspection: MeshReport,
 }
@@ -182,6 +185,7 @@ impl MeshSummary {
             smoothing_iterations,
             seconds,
             triangles_before_simplification: part.triangles_before_simplification,
+            overhang_correction: part.overhang_correction,
             inspection: part.report.clone(),
         }
     }

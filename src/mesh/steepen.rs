@@ -1,0 +1,315 @@
+//! Overhang correction: downward faces of the exported surface are made at least as steep as
+//! the printer's overhang angle by moving vertices along the build direction.
+//!
+//! The AM filter makes the density self-supporting element by element: every solid element
+//! stands on the one below it or on a side neighbour of that one, a 45° staircase at the
+//! steepest. The surface through such a staircase, interpolated across the element centres
+//! (marching tetrahedra) and smoothed, runs at 45° *on average* but wobbles around it by a few
+//! degrees: the tetrahedra's diagonals cut one of the two staircase orientations into vertical
+//! and horizontal pieces, and grey elements move the crossings along the edges. Half the faces
+//! of a 45° slope then lie just below the limit, several percent of the area of a part made
+//! for a 45° printer.
+//!
+//! Each such face is made steep by moving its vertices along the build direction only. With
+//! the horizontal positions fixed, a face's height is linear over its projection, and its slope
+//! along the current downhill direction `u` is the linear function `Σ cₖ hₖ` of its vertex
+//! heights (`cₖ = ∇φₖ · u`, the barycentric gradients). The least change of the three heights
+//! that brings it to `tan θ` is the projection onto that plane, `Δhₖ = cₖ (tan θ − s) / Σ c²`,
+//! which raises the upper vertex as much as it lowers the lower ones. Faces are projected one
+//! after the other and the sweep repeats until none is too flat, a Gauss–Seidel iteration over
+//! the constraints as in position-based dynamics (Müller, Heidelberger, Hennix & Ratcliff,
+//! "Position based dynamics", J. Vis. Commun. Image R. 18, 2007). Slopes are computed in a
+//! fixed order, so the result does not depend on the thread count.
+//!
+//! Moving along the build direction never changes a face's projection, so no face turns over
+//! and downward faces stay downward. Vertices on the plate stay there, no vertex leaves the
+//! part's extent along the build direction, and none moves more than `max_shift_mm` (half an
+//! element in the exported part, below the resolution the design was made at): a real
+//! overhang in the density, a flat ceiling for instance, stays as it is and is reported by
+//! [`printability`](super::printability::printability) like any other.
+
+use super::{TriangleMesh, dot};
+
+/// Faces are made this much steeper than the overhang angle, degrees. PrusaSlicer supports
+/// slopes up to a degree steeper than its threshold (measured with a straight chamfer at a
+/// 45° threshold: 45.75° gets support, 46° does not), and STL rounds vertices to single
+/// precision; 1.5° clears both.
+const MARGIN_DEG: f64 = 1.5;
+
+/// Sweeps over the downward faces at most; a corrected part needs a few dozen.
+const MAX_SWEEPS: usize = 200;
+
+/// A face whose slope is below this fraction of the limit has no reliable downhill direction
+/// (a flat ceiling): it is not a wobble around the limit and is left alone.
+const FLAT_SLOPE_FRACTION: f64 = 1e-6;
+
+/// What the correction did.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SteepenReport {
+    /// Vertices moved along the build direction.
+    pub vertices_moved: usize,
+    /// The largest move, mm.
+    pub largest_shift_mm: f64,
+    /// Sweeps over the downward faces, the last one moving nothing unless the limit was hit.
+    pub sweeps: usize,
+}
+
+/// Steepens the downward faces of `mesh` that are flatter than `overhang_angle_deg` above the
+/// build plane (normal to the unit vector `direction`), moving vertices along `direction` by at
+/// most `max_shift_mm`. Vertices within `plate_tolerance_mm` of the lowest plane are on the
+/// plate and do not move, and faces lying entirely on it are not overhangs.
+pub fn steepen_overhangs(
+    mesh: &mut TriangleMesh,
+    direction: [f64; 3],
+    overhang_angle_deg: f64,
+    max_shift_mm: f64,
+    plate_tolerance_mm: f64,
+) -> SteepenReport {
+    let (across, along) = horizontal_frame(direction);
+    let plan: Vec<[f64; 2]> = (mesh.vertices.iter())
+        .map(|&p| [dot(p, across), dot(p, along)])
+        .collect();
+    let start: Vec<f64> = mesh.vertices.iter().map(|&p| dot(p, direction)).collect();
+    let lowest = start.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = start.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let on_plate: Vec<bool> = start
+        .iter()
+        .map(|&h| h - lowest <= plate_tolerance_mm)
+        .collect();
+    // Only downward faces with a vertex off the plate can be overhangs; upward and vertical
+    // ones are never moved into being one, since their projections do not change.
+    let candidates: Vec<[usize; 3]> = (mesh.triangles.iter())
+        .map(|t| t.map(|i| i as usize))
+        .filter(|t| signed_plan_area(&plan, *t) < 0.0 && !t.iter().all(|&i| on_plate[i]))
+        .collect();
+
+    let target = (overhang_angle_deg + MARGIN_DEG).to_radians().tan();
+    let flat = FLAT_SLOPE_FRACTION * target;
+    // A move this small is rounding, not progress: the sweep that makes none is the last.
+    let negligible = 1e-12 * (highest - lowest).max(max_shift_mm);
+    let mut height = start.clone();
+    // The sweep in which each vertex last moved: a face none of whose vertices moved since the
+    // sweep before is as it was when last checked and needs no new look.
+    let mut last_moved = vec![0usize; height.len()];
+    let mut sweeps = 0;
+    while sweeps < MAX_SWEEPS {
+        sweeps += 1;
+        let mut moved = false;
+        for &t in &candidates {
+            if sweeps > 1 && t.iter().all(|&i| last_moved[i] + 1 < sweeps) {
+                continue;
+            }
+            let Some((slope, c)) = slope_along_downhill(&plan, &height, t) else {
+                continue;
+            };
+            if slope >= target || slope < flat {
+                continue;
+            }
+            let free = t.map(|i| !on_plate[i]);
+            let norm2: f64 = (0..3).filter(|&k| free[k]).map(|k| c[k] * c[k]).sum();
+            if norm2 == 0.0 {
+                continue;
+            }
+            let step = (target - slope) / norm2;
+            for k in (0..3).filter(|&k| free[k]) {
+                let i = t[k];
+                let wanted = height[i] + c[k] * step;
+                let lo = (start[i] - max_shift_mm).max(lowest);
+                let hi = (start[i] + max_shift_mm).min(highest);
+                let new = wanted.clamp(lo, hi);
+                if new != height[i] {
+                    last_moved[i] = sweeps;
+                    moved |= (new - height[i]).abs() > negligible;
+                }
+                height[i] = new;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+
+    let mut vertices_moved = 0;
+    let mut largest_shift_mm: f64 = 0.0;
+    for ((p, &h), &h0) in mesh.vertices.iter_mut().zip(&height).zip(&start) {
+        let shift = h - h0;
+        if shift != 0.0 {
+            vertices_moved += 1;
+            largest_shift_mm = largest_shift_mm.max(shift.abs());
+            *p = std::array::from_fn(|a| p[a] + shift * direction[a]);
+        }
+    }
+    SteepenReport {
+        vertices_moved,
+        largest_shift_mm,
+        sweeps,
+    }
+}
+
+/// Two unit vectors that with `direction` form a right-handed orthonormal frame, so that a
+/// face's normal points along `direction` exactly when its projection is counter-clockwise.
+fn horizontal_frame(direction: [f64; 3]) -> ([f64; 3], [f64; 3]) {
+    // Start from the axis least aligned with the direction, for a well-conditioned frame.
+    let axis = (0..3)
+        .min_by(|&a, &b| direction[a].abs().total_cmp(&direction[b].abs()))
+        .unwrap_or(0);
+    let mut e = [0.0; 3];
+    e[axis] = 1.0;
+    let along_d = dot(e, direction);
+    let across = std::array::from_fn(|a| e[a] - along_d * direction[a]);
+    let norm = dot(across, across).sqrt();
+    let across = across.map(|x| x / norm);
+    let along = super::cross(direction, across);
+    (across, along)
+}
+
+/// Twice the signed area of the face's projection on the build plane: negative for a face
+/// whose outward normal points against the build direction.
+fn signed_plan_area(plan: &[[f64; 2]], [a, b, c]: [usize; 3]) -> f64 {
+    let (pa, pb, pc) = (plan[a], plan[b], plan[c]);
+    (pb[0] - pa[0]) * (pc[1] - pa[1]) - (pb[1] - pa[1]) * (pc[0] - pa[0])
+}
+
+/// The face's slope `|∇h|` over its projection and the coefficients `cₖ` with
+/// `slope = Σ cₖ hₖ` along the downhill direction; `None` for a face seen edge-on.
+fn slope_along_downhill(
+    plan: &[[f64; 2]],
+    height: &[f64],
+    t: [usize; 3],
+) -> Option<(f64, [f64; 3])> {
+    let twice_area = signed_plan_area(plan, t);
+    if twice_area == 0.0 {
+        return None;
+    }
+    // ∇φₖ = perp(p₍ₖ₊₂₎ − p₍ₖ₊₁₎) / (2A), perp(x, y) = (−y, x): the barycentric gradients.
+    let basis: [[f64; 2]; 3] = std::array::from_fn(|k| {
+        let (p, q) = (plan[t[(k + 1) % 3]], plan[t[(k + 2) % 3]]);
+        [-(q[1] - p[1]) / twice_area, (q[0] - p[0]) / twice_area]
+    });
+    let gradient: [f64; 2] =
+        std::array::from_fn(|a| (0..3).map(|k| height[t[k]] * basis[k][a]).sum());
+    let slope = gradient[0].hypot(gradient[1]);
+    if !slope.is_finite() {
+        return None;
+    }
+    if slope == 0.0 {
+        return Some((0.0, [0.0; 3]));
+    }
+    let c = basis.map(|g| (g[0] * gradient[0] + g[1] * gradient[1]) / slope);
+    Some((slope, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::check_mesh;
+    use crate::mesh::printability::printability;
+
+    /// A closed prism along `y` (length 10) whose cross-section is the polygon `profile` of
+    /// `[x, z]` points, counter-clockwise seen from −y.
+    fn prism(profile: &[[f64; 2]]) -> TriangleMesh {
+        let n = profile.len() as u32;
+        let mut vertices = Vec::new();
+        for y in [0.0, 10.0] {
+            vertices.extend(profile.iter().map(|&[x, z]| [x, y, z]));
+        }
+        let mut triangles = Vec::new();
+        for i in 0..n {
+            let j = (i + 1) % n;
+            // Side quad of the edge (i, j), outward for a counter-clockwise profile.
+            triangles.push([i, j + n, j]);
+            triangles.push([i, i + n, j + n]);
+        }
+        // Caps as fans: consistently wound, so the mesh is closed and its volume right even
+        // where a fan triangle of a non-convex profile reaches outside it.
+        for i in 1..n - 1 {
+            triangles.push([0, i, i + 1]);
+            triangles.push([n, n + i + 1, n + i]);
+        }
+        TriangleMesh {
+            vertices,
+            triangles,
+        }
+    }
+
+    fn overhang_percent(mesh: &TriangleMesh) -> f64 {
+        printability(mesh, [0.0, 0.0, 1.0], 45.0)
+            .expect("closed mesh")
+            .overhang_percent
+    }
+
+    #[test]
+    fn the_prism_helper_is_closed_and_outward() {
+        let mesh = prism(&[[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]]);
+        let report = check_mesh(&mesh);
+        assert!(report.is_watertight(), "{report:?}");
+        assert!((report.signed_volume_mm3 - 160.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_slightly_flat_chamfer_is_steepened_to_the_limit() {
+        // Standing on the plate, with a 40° chamfer under an overhanging top: 5° too flat.
+        let run = 6.0;
+        let drop = run * 40f64.to_radians().tan();
+        let mut mesh = prism(&[
+            [0.0, 0.0],
+            [2.0, 0.0],
+            [2.0, 4.0],
+            [2.0 + run, 4.0 + drop],
+            [2.0 + run, 12.0],
+            [0.0, 12.0],
+        ]);
+        assert!(overhang_percent(&mesh) > 10.0);
+        let before = mesh.clone();
+        let report = steepen_overhangs(&mut mesh, [0.0, 0.0, 1.0], 45.0, 2.0, 1e-9);
+        assert_eq!(overhang_percent(&mesh), 0.0);
+        assert!(report.largest_shift_mm > 0.0 && report.largest_shift_mm <= 2.0);
+        assert!(check_mesh(&mesh).is_watertight());
+        // Only heights change, and the plate does not move.
+        for (p, q) in mesh.vertices.iter().zip(&before.vertices) {
+            assert_eq!([p[0], p[1]], [q[0], q[1]]);
+            if q[2] == 0.0 {
+                assert_eq!(p[2], 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flat_ceiling_is_left_for_the_report() {
+        // A T: the slab's underside is a real overhang, not a wobble; nothing moves.
+        let mut mesh = prism(&[
+            [3.0, 0.0],
+            [5.0, 0.0],
+            [5.0, 6.0],
+            [8.0, 6.0],
+            [8.0, 8.0],
+            [0.0, 8.0],
+            [0.0, 6.0],
+            [3.0, 6.0],
+        ]);
+        let before = mesh.clone();
+        let report = steepen_overhangs(&mut mesh, [0.0, 0.0, 1.0], 45.0, 1.0, 1e-9);
+        assert_eq!(report.vertices_moved, 0);
+        assert_eq!(mesh, before);
+    }
+
+    #[test]
+    fn moves_are_limited_and_along_the_build_direction() {
+        // Built along −x, a 30° chamfer needs more than the allowed 0.1 mm: moves stop there.
+        let mut mesh = prism(&[
+            [0.0, 0.0],
+            [10.0, 0.0],
+            [10.0, 2.0],
+            [10.0 - 6.0 * 30f64.to_radians().tan(), 8.0],
+            [0.0, 8.0],
+        ]);
+        let before = mesh.clone();
+        let report = steepen_overhangs(&mut mesh, [-1.0, 0.0, 0.0], 45.0, 0.1, 1e-9);
+        assert!(report.vertices_moved > 0);
+        assert!((report.largest_shift_mm - 0.1).abs() < 1e-12);
+        for (p, q) in mesh.vertices.iter().zip(&before.vertices) {
+            assert_eq!([p[1], p[2]], [q[1], q[2]]);
+            assert!((p[0] - q[0]).abs() <= 0.1 + 1e-12);
+        }
+    }
+}

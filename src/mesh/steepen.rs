@@ -21,6 +21,11 @@
 //! "Position based dynamics", J. Vis. Commun. Image R. 18, 2007). Slopes are computed in a
 //! fixed order, so the result does not depend on the thread count.
 //!
+//! The foot is mended first. Where the part stands on the plate, the surface runs from the
+//! plate up to the first layer of element centres half an element higher: a bevel that hangs
+//! over the plate. Downward vertices within reach of the plate go onto it, so the first layer
+//! stands upright (unless a wall seen edge-on would lose its area, where the bevel stays).
+//!
 //! Moving along the build direction never changes a face's projection, so no face turns over
 //! and downward faces stay downward. Vertices on the plate stay there, no vertex leaves the
 //! part's extent along the build direction, and none moves more than `max_shift_mm` (half an
@@ -72,66 +77,92 @@ pub fn steepen_overhangs(
     let start: Vec<f64> = mesh.vertices.iter().map(|&p| dot(p, direction)).collect();
     let lowest = start.iter().copied().fold(f64::INFINITY, f64::min);
     let highest = start.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let on_plate: Vec<bool> = start
-        .iter()
-        .map(|&h| h - lowest <= plate_tolerance_mm)
+    let mut surface = Surface {
+        height: start.clone(),
+        last_moved: vec![0; start.len()],
+        sweep: 0,
+        moved: false,
+        lowest,
+        highest,
+        max_shift_mm,
+        plate_tolerance_mm,
+        // The sweeps converge linearly; once no move exceeds a millionth of the allowed shift,
+        // what is left is far below the angle margin and the sweep that makes none is the last.
+        negligible: 1e-6 * max_shift_mm,
+        plan,
+        start,
+    };
+    let triangles: Vec<[usize; 3]> = (mesh.triangles.iter())
+        .map(|t| t.map(|i| i as usize))
         .collect();
+    let plan_area: Vec<f64> = (triangles.iter())
+        .map(|&t| signed_plan_area(&surface.plan, t))
+        .collect();
+    // How each vertex faces: the sum of its faces' signed plan areas (negative: down), and
+    // whether none of its faces looks up.
+    let mut facing = vec![0.0; surface.height.len()];
+    let mut only_down = vec![true; surface.height.len()];
+    for (t, &area) in triangles.iter().zip(&plan_area) {
+        for &i in t {
+            facing[i] += area;
+            only_down[i] &= area <= 0.0;
+        }
+    }
+    // The foot: where the part meets the plate, the surface runs from the plate up to the
+    // first layer of element centres half an element higher, a bevel that would hang over
+    // the plate. Its downward vertices within reach go onto the plate, so the first layer
+    // stands on it with upright sides. Only vertices with no upward face move, so no face that
+    // looks up is laid flat on the plate.
+    for i in 0..facing.len() {
+        if only_down[i] && facing[i] < 0.0 && surface.start[i] - lowest <= max_shift_mm {
+            surface.height[i] = lowest;
+        }
+    }
+    // A face seen edge-on (a wall) with all three corners on the plate would have no area: its
+    // corners that went down come back up, until there is none.
+    let extent = diagonal(&mesh.vertices);
+    let edge_on = |area: f64| area.abs() <= 1e-10 * extent * extent;
+    loop {
+        let mut restored = false;
+        for (t, &area) in triangles.iter().zip(&plan_area) {
+            if edge_on(area) && surface.all_on_plate(*t) {
+                for &i in t {
+                    if surface.height[i] != surface.start[i] {
+                        surface.height[i] = surface.start[i];
+                        restored = true;
+                    }
+                }
+            }
+        }
+        if !restored {
+            break;
+        }
+    }
     // Only downward faces with a vertex off the plate can be overhangs; upward and vertical
     // ones are never moved into being one, since their projections do not change.
-    let candidates: Vec<[usize; 3]> = (mesh.triangles.iter())
-        .map(|t| t.map(|i| i as usize))
-        .filter(|t| signed_plan_area(&plan, *t) < 0.0 && !t.iter().all(|&i| on_plate[i]))
+    let faces: Vec<[usize; 3]> = (triangles.iter().zip(&plan_area))
+        .filter(|&(&t, &area)| area < 0.0 && !surface.all_on_plate(t))
+        .map(|(&t, _)| t)
         .collect();
 
     let target = (overhang_angle_deg + MARGIN_DEG).to_radians().tan();
-    let flat = FLAT_SLOPE_FRACTION * target;
-    // A move this small is rounding, not progress: the sweep that makes none is the last.
-    let negligible = 1e-12 * (highest - lowest).max(max_shift_mm);
-    let mut height = start.clone();
-    // The sweep in which each vertex last moved: a face none of whose vertices moved since the
-    // sweep before is as it was when last checked and needs no new look.
-    let mut last_moved = vec![0usize; height.len()];
-    let mut sweeps = 0;
-    while sweeps < MAX_SWEEPS {
-        sweeps += 1;
-        let mut moved = false;
-        for &t in &candidates {
-            if sweeps > 1 && t.iter().all(|&i| last_moved[i] + 1 < sweeps) {
-                continue;
-            }
-            let Some((slope, c)) = slope_along_downhill(&plan, &height, t) else {
-                continue;
-            };
-            if slope >= target || slope < flat {
-                continue;
-            }
-            let free = t.map(|i| !on_plate[i]);
-            let norm2: f64 = (0..3).filter(|&k| free[k]).map(|k| c[k] * c[k]).sum();
-            if norm2 == 0.0 {
-                continue;
-            }
-            let step = (target - slope) / norm2;
-            for k in (0..3).filter(|&k| free[k]) {
-                let i = t[k];
-                let wanted = height[i] + c[k] * step;
-                let lo = (start[i] - max_shift_mm).max(lowest);
-                let hi = (start[i] + max_shift_mm).min(highest);
-                let new = wanted.clamp(lo, hi);
-                if new != height[i] {
-                    last_moved[i] = sweeps;
-                    moved |= (new - height[i]).abs() > negligible;
-                }
-                height[i] = new;
-            }
+    while surface.sweep < MAX_SWEEPS {
+        surface.sweep += 1;
+        surface.moved = false;
+        for &t in &faces {
+            surface.steepen_face(t, target);
         }
-        if !moved {
+        if !surface.moved {
             break;
         }
     }
 
     let mut vertices_moved = 0;
     let mut largest_shift_mm: f64 = 0.0;
-    for ((p, &h), &h0) in mesh.vertices.iter_mut().zip(&height).zip(&start) {
+    for ((p, &h), &h0) in (mesh.vertices.iter_mut())
+        .zip(&surface.height)
+        .zip(&surface.start)
+    {
         let shift = h - h0;
         if shift != 0.0 {
             vertices_moved += 1;
@@ -142,8 +173,104 @@ pub fn steepen_overhangs(
     SteepenReport {
         vertices_moved,
         largest_shift_mm,
-        sweeps,
+        sweeps: surface.sweep,
     }
+}
+
+/// Vertex heights along the build direction as the sweeps change them; plan positions fixed.
+struct Surface {
+    /// Positions across the build direction.
+    plan: Vec<[f64; 2]>,
+    /// Heights before the correction.
+    start: Vec<f64>,
+    /// Heights now.
+    height: Vec<f64>,
+    /// The sweep in which each vertex last moved: a face none of whose vertices moved since the
+    /// sweep before is as it was when last looked at and needs no new look.
+    last_moved: Vec<usize>,
+    /// The current sweep, from 1.
+    sweep: usize,
+    /// Whether this sweep moved a vertex by more than `negligible`.
+    moved: bool,
+    /// The plate.
+    lowest: f64,
+    /// The top of the part: nothing moves above it.
+    highest: f64,
+    max_shift_mm: f64,
+    plate_tolerance_mm: f64,
+    negligible: f64,
+}
+
+impl Surface {
+    fn on_plate(&self, i: usize) -> bool {
+        self.height[i] - self.lowest <= self.plate_tolerance_mm
+    }
+
+    fn all_on_plate(&self, t: [usize; 3]) -> bool {
+        t.iter().all(|&i| self.on_plate(i))
+    }
+
+    /// Whether none of `vertices` moved since the sweep before this one.
+    fn settled(&self, vertices: impl IntoIterator<Item = usize>) -> bool {
+        self.sweep > 1
+            && vertices
+                .into_iter()
+                .all(|i| self.last_moved[i] + 1 < self.sweep)
+    }
+
+    /// Moves vertex `i` towards `wanted` as far as its limits allow; the plate holds what is on it.
+    fn move_towards(&mut self, i: usize, wanted: f64) {
+        if self.on_plate(i) {
+            return;
+        }
+        let lo = (self.start[i] - self.max_shift_mm).max(self.lowest);
+        let hi = (self.start[i] + self.max_shift_mm).min(self.highest);
+        let new = wanted.clamp(lo, hi);
+        if new != self.height[i] {
+            self.last_moved[i] = self.sweep;
+            self.moved |= (new - self.height[i]).abs() > self.negligible;
+            self.height[i] = new;
+        }
+    }
+
+    /// Projects face `t` onto `slope = target` when it is flatter (and not flat).
+    fn steepen_face(&mut self, t: [usize; 3], target: f64) {
+        if self.settled(t) || self.all_on_plate(t) {
+            return;
+        }
+        let Some((slope, c)) = slope_along_downhill(&self.plan, &self.height, t) else {
+            return;
+        };
+        if slope >= target || slope < FLAT_SLOPE_FRACTION * target {
+            return;
+        }
+        let free = t.map(|i| !self.on_plate(i));
+        let norm2: f64 = (0..3).filter(|&k| free[k]).map(|k| c[k] * c[k]).sum();
+        if norm2 == 0.0 {
+            return;
+        }
+        let step = (target - slope) / norm2;
+        for k in (0..3).filter(|&k| free[k]) {
+            let i = t[k];
+            self.move_towards(i, self.height[i] + c[k] * step);
+        }
+    }
+}
+
+/// The diagonal of the bounding box of `points`.
+fn diagonal(points: &[[f64; 3]]) -> f64 {
+    let mut low = [f64::INFINITY; 3];
+    let mut high = [f64::NEG_INFINITY; 3];
+    for p in points {
+        for a in 0..3 {
+            low[a] = low[a].min(p[a]);
+            high[a] = high[a].max(p[a]);
+        }
+    }
+    (0..3)
+        .map(|a| (high[a] - low[a]).max(0.0).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// Two unit vectors that with `direction` form a right-handed orthonormal frame, so that a
@@ -311,5 +438,43 @@ mod tests {
             assert_eq!([p[1], p[2]], [q[1], q[2]]);
             assert!((p[0] - q[0]).abs() <= 0.1 + 1e-12);
         }
+    }
+
+    #[test]
+    fn a_bevel_at_the_foot_goes_onto_the_plate() {
+        // The surface of a part standing on the plate meets it through a bevel half an element
+        // high (38.7°, an overhang over the plate): its upper edge goes down onto the plate and
+        // the sides stand upright on a larger footprint. (The end caps fan out from the top
+        // corner, so none of their triangles lies along the plate.)
+        let mut mesh = prism(&[
+            [0.0, 10.0],
+            [0.0, 0.8],
+            [1.0, 0.0],
+            [9.0, 0.0],
+            [10.0, 0.8],
+            [10.0, 10.0],
+        ]);
+        let before = printability(&mesh, [0.0, 0.0, 1.0], 45.0).expect("closed mesh");
+        assert!(before.overhang_percent > 1.0);
+        let report = steepen_overhangs(&mut mesh, [0.0, 0.0, 1.0], 45.0, 1.0, 1e-9);
+        let after = printability(&mesh, [0.0, 0.0, 1.0], 45.0).expect("closed mesh");
+        assert_eq!(after.overhang_percent, 0.0);
+        assert!((after.base_plate_area_mm2 - 100.0).abs() < 1e-9);
+        assert!((report.largest_shift_mm - 0.8).abs() < 1e-12);
+        assert!(check_mesh(&mesh).is_watertight());
+
+        // Fanned from the first plate corner instead, an end cap has a triangle along the
+        // plate that would lose its area: its corners stay, and so does the bevel there.
+        let mut mesh = prism(&[
+            [1.0, 0.0],
+            [9.0, 0.0],
+            [10.0, 0.8],
+            [10.0, 10.0],
+            [0.0, 10.0],
+            [0.0, 0.8],
+        ]);
+        steepen_overhangs(&mut mesh, [0.0, 0.0, 1.0], 45.0, 1.0, 1e-9);
+        let report = check_mesh(&mesh);
+        assert!(report.is_watertight(), "{report:?}");
     }
 }

@@ -1,9 +1,12 @@
 //! Making the part from a 1 M-element density field: threshold search, extraction, islands,
-//! smoothing and checks (`make_part`), reported as elements per second.
+//! smoothing and checks (`make_part`), reported as elements per second; and the same with the
+//! overhang correction for printing along +z. The field is not made for printing, so the
+//! correction works hard (many faces too flat, sweeps to their limit): an upper bound on its
+//! cost.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::Grid;
-use formwerk::mesh::{PartParams, make_part};
+use formwerk::mesh::{OverhangLimit, PartParams, make_part};
 
 /// A smooth field of crossing beams, like an optimized lattice, on `n × n/2 × n/2` elements.
 fn beams(grid: &Grid) -> Vec<f64> {
@@ -34,6 +37,16 @@ fn isosurface(c: &mut Criterion) {
         group.throughput(Throughput::Elements(grid.element_count() as u64));
         group.bench_function(format!("{}x{}x{}", n, n / 2, n / 2), |b| {
             b.iter(|| make_part(&density, &grid, &anchors, &PartParams::default()))
+        });
+        let printed = PartParams {
+            overhang: Some(OverhangLimit {
+                build_direction: [0.0, 0.0, 1.0],
+                overhang_angle_deg: 45.0,
+            }),
+            ..PartParams::default()
+        };
+        group.bench_function(format!("{}x{}x{} printed +z", n, n / 2, n / 2), |b| {
+            b.iter(|| make_part(&density, &grid, &anchors, &printed))
         });
     }
     group.finish();

@@ -41,7 +41,9 @@ use super::{TriangleMesh, dot};
 /// precision; 1.5° clears both.
 const MARGIN_DEG: f64 = 1.5;
 
-/// Sweeps over the downward faces at most; a corrected part needs a few dozen.
+/// Sweeps over the downward faces at most. A part usually settles in a few dozen; where
+/// neighbouring faces pull a vertex to and fro (a small dome of faces all too flat, say), the
+/// moves shrink but may not vanish, and the sweeps stop here.
 const MAX_SWEEPS: usize = 200;
 
 /// A face whose slope is below this fraction of the limit has no reliable downhill direction
@@ -118,26 +120,14 @@ pub fn steepen_overhangs(
             surface.height[i] = lowest;
         }
     }
-    // A face seen edge-on (a wall) with all three corners on the plate would have no area: its
-    // corners that went down come back up, until there is none.
+    // A face seen edge-on (a wall) keeps its area only through the heights of its corners; one
+    // whose corners all went onto the plate would have none, so they come back up.
     let extent = diagonal(&mesh.vertices);
-    let edge_on = |area: f64| area.abs() <= 1e-10 * extent * extent;
-    loop {
-        let mut restored = false;
-        for (t, &area) in triangles.iter().zip(&plan_area) {
-            if edge_on(area) && surface.all_on_plate(*t) {
-                for &i in t {
-                    if surface.height[i] != surface.start[i] {
-                        surface.height[i] = surface.start[i];
-                        restored = true;
-                    }
-                }
-            }
-        }
-        if !restored {
-            break;
-        }
-    }
+    let edge_on: Vec<[usize; 3]> = (triangles.iter().zip(&plan_area))
+        .filter(|&(_, &area)| area.abs() <= 1e-10 * extent * extent)
+        .map(|(&t, _)| t)
+        .collect();
+    surface.restore_where(&edge_on, |s, t| s.all_on_plate(t));
     // Only downward faces with a vertex off the plate can be overhangs; upward and vertical
     // ones are never moved into being one, since their projections do not change.
     let faces: Vec<[usize; 3]> = (triangles.iter().zip(&plan_area))
@@ -156,6 +146,13 @@ pub fn steepen_overhangs(
             break;
         }
     }
+
+    // The sweeps may also have brought the corners of an edge-on face to one height (against the
+    // plate, where the moves stop). A degenerate triangle would make the part unwritable; the
+    // corners of one go back to where they were, at the price of a face too flat nearby, which
+    // the report counts.
+    let degenerate = 1e-10 * extent * extent;
+    surface.restore_where(&edge_on, |s, t| s.twice_area(t) <= degenerate);
 
     let mut vertices_moved = 0;
     let mut largest_shift_mm: f64 = 0.0;
@@ -208,6 +205,35 @@ impl Surface {
 
     fn all_on_plate(&self, t: [usize; 3]) -> bool {
         t.iter().all(|&i| self.on_plate(i))
+    }
+
+    /// Twice the area of face `t` at the current heights.
+    fn twice_area(&self, t: [usize; 3]) -> f64 {
+        let point = |i: usize| [self.plan[i][0], self.plan[i][1], self.height[i]];
+        let [a, b, c] = t.map(point);
+        let n = super::cross(super::sub(b, a), super::sub(c, a));
+        dot(n, n).sqrt()
+    }
+
+    /// Puts the corners of every face in `faces` for which `bad` holds back where they started,
+    /// until it holds for none (each round restores at least one vertex, so this ends).
+    fn restore_where(&mut self, faces: &[[usize; 3]], bad: impl Fn(&Self, [usize; 3]) -> bool) {
+        loop {
+            let mut restored = false;
+            for &t in faces {
+                if bad(self, t) {
+                    for i in t {
+                        if self.height[i] != self.start[i] {
+                            self.height[i] = self.start[i];
+                            restored = true;
+                        }
+                    }
+                }
+            }
+            if !restored {
+                break;
+            }
+        }
     }
 
     /// Whether none of `vertices` moved since the sweep before this one.

@@ -14,7 +14,8 @@
 //! 5. **Simplification** to `max_triangles` when asked ([`super::simplify`]).
 //! 6. **Overhang correction** when the part is made for a printer ([`super::steepen`]): the
 //!    downward faces that smoothing left a little flatter than the overhang angle are steepened
-//!    by moving vertices at most half an element along the build direction.
+//!    by moving vertices at most half an element along the build direction, and the bevel where
+//!    the part meets the plate goes onto it.
 //! 7. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight.
 
 use std::collections::HashSet;

@@ -20,6 +20,10 @@ use serde::Serialize;
 
 use super::{TriangleMesh, cross, dot, sub};
 
+/// A triangle whose area is at most this times the square of the mesh's bounding-box diagonal
+/// is degenerate: its normal is rounding noise.
+pub(crate) const DEGENERATE_AREA_PER_DIAGONAL_SQUARED: f64 = 1e-12;
+
 /// Result of [`check_mesh`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MeshReport {
@@ -133,7 +137,7 @@ pub fn check_mesh(mesh: &TriangleMesh) -> MeshReport {
         [min, max]
     };
     let diagonal = sub(bounding_box_mm[1], bounding_box_mm[0]);
-    let area_threshold = 1e-12 * dot(diagonal, diagonal);
+    let area_threshold = DEGENERATE_AREA_PER_DIAGONAL_SQUARED * dot(diagonal, diagonal);
 
     let edges = EdgeTable::new(mesh);
     let (mut forest, conflicts) = join_triangles(&edges, mesh.triangles.len());

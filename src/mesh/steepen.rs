@@ -33,6 +33,7 @@
 //! overhang in the density, a flat ceiling for instance, stays as it is and is reported by
 //! [`printability`](super::printability::printability) like any other.
 
+use super::check::DEGENERATE_AREA_PER_DIAGONAL_SQUARED;
 use super::{TriangleMesh, dot};
 
 /// Faces are made this much steeper than the overhang angle, degrees. PrusaSlicer supports
@@ -100,14 +101,13 @@ pub fn steepen_overhangs(
     let plan_area: Vec<f64> = (triangles.iter())
         .map(|&t| signed_plan_area(&surface.plan, t))
         .collect();
-    // How each vertex faces: the sum of its faces' signed plan areas (negative: down), and
-    // whether none of its faces looks up.
-    let mut facing = vec![0.0; surface.height.len()];
-    let mut only_down = vec![true; surface.height.len()];
+    // Whether any of a vertex's faces looks down (negative plan area), and whether none looks up.
+    let mut any_down = vec![false; surface.height.len()];
+    let mut none_up = vec![true; surface.height.len()];
     for (t, &area) in triangles.iter().zip(&plan_area) {
         for &i in t {
-            facing[i] += area;
-            only_down[i] &= area <= 0.0;
+            any_down[i] |= area < 0.0;
+            none_up[i] &= area <= 0.0;
         }
     }
     // The foot: where the part meets the plate, the surface runs from the plate up to the
@@ -115,16 +115,18 @@ pub fn steepen_overhangs(
     // the plate. Its downward vertices within reach go onto the plate, so the first layer
     // stands on it with upright sides. Only vertices with no upward face move, so no face that
     // looks up is laid flat on the plate.
-    for i in 0..facing.len() {
-        if only_down[i] && facing[i] < 0.0 && surface.start[i] - lowest <= max_shift_mm {
+    for i in 0..any_down.len() {
+        if any_down[i] && none_up[i] && surface.start[i] - lowest <= max_shift_mm {
             surface.height[i] = lowest;
         }
     }
     // A face seen edge-on (a wall) keeps its area only through the heights of its corners; one
     // whose corners all went onto the plate would have none, so they come back up.
+    // Twice the area below which `check_mesh` calls a triangle degenerate, with a margin of 50.
     let extent = diagonal(&mesh.vertices);
+    let degenerate = 100.0 * DEGENERATE_AREA_PER_DIAGONAL_SQUARED * extent * extent;
     let edge_on: Vec<[usize; 3]> = (triangles.iter().zip(&plan_area))
-        .filter(|&(_, &area)| area.abs() <= 1e-10 * extent * extent)
+        .filter(|&(_, &area)| area.abs() <= degenerate)
         .map(|(&t, _)| t)
         .collect();
     surface.restore_where(&edge_on, |s, t| s.all_on_plate(t));
@@ -151,7 +153,6 @@ pub fn steepen_overhangs(
     // plate, where the moves stop). A degenerate triangle would make the part unwritable; the
     // corners of one go back to where they were, at the price of a face too flat nearby, which
     // the report counts.
-    let degenerate = 1e-10 * extent * extent;
     surface.restore_where(&edge_on, |s, t| s.twice_area(t) <= degenerate);
 
     let mut vertices_moved = 0;

@@ -145,7 +145,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inspect a mesh file: topology, orientation, volume, area, shells; `watertight: yes/no`.
+    /// Inspect a mesh file: topology, orientation, volume, area, shells, self-intersections;
+    /// `watertight` and `solid: yes/no` (exit code 1 when it is not a solid).
     #[command(after_help = "Example:\n  formwerk inspect runs/cantilever/part.stl --json")]
     Inspect {
         /// The mesh (STL, binary or ASCII).
@@ -450,7 +451,7 @@ fn inspect(
         }
         let text = serde_json::to_string_pretty(&value).map_err(|e| Failure::Internal(e.into()))?;
         println!("{text}");
-        return Ok(());
+        return not_solid(path, &report);
     }
     let [lo, hi] = report.bounding_box_mm;
     println!("{}", path.display());
@@ -512,11 +513,46 @@ fn inspect(
             p.min_wall_thickness_mm, p.thickness_voxel_mm
         );
     }
+    println!("  self-intersections:        {}", report.self_intersections);
+    for p in &report.self_intersection_locations_mm {
+        println!("    near ({:.3}, {:.3}, {:.3}) mm", p[0], p[1], p[2]);
+    }
     println!(
         "  watertight:                {}",
         if report.is_watertight() { "yes" } else { "no" }
     );
-    Ok(())
+    println!(
+        "  solid:                     {}",
+        if report.is_solid() { "yes" } else { "no" }
+    );
+    not_solid(path, &report)
+}
+
+/// `inspect`'s verdict: an error (exit code 1) naming the first defect when the mesh does not
+/// bound a solid.
+fn not_solid(path: &Path, report: &formwerk::mesh::MeshReport) -> Result<(), Failure> {
+    if report.is_solid() {
+        return Ok(());
+    }
+    let why = if let Some(p) = report.self_intersection_locations_mm.first() {
+        format!(
+            "the surface passes through itself ({} intersecting triangle pairs, the first near ({:.3}, {:.3}, {:.3}) mm)",
+            report.self_intersections, p[0], p[1], p[2]
+        )
+    } else {
+        format!(
+            "the surface is not closed and manifold ({} boundary, {} non-manifold, {} inconsistent edges, {} non-manifold vertices, {} degenerate triangles)",
+            report.boundary_edges,
+            report.non_manifold_edges,
+            report.inconsistent_edges,
+            report.non_manifold_vertices,
+            report.degenerate_triangles
+        )
+    };
+    Err(Failure::Input(anyhow::anyhow!(
+        "{}: not a solid: {why}",
+        path.display()
+    )))
 }
 
 fn check_design(path: &Path) -> Result<(), Failure> {

@@ -58,6 +58,25 @@ pub enum RunError {
         /// The failed inspection.
         report: Box<MeshReport>,
     },
+    /// The exported surface passes through itself, so it bounds no solid.
+    #[error(
+        "the part's surface passes through itself ({} intersecting triangle pairs, the first near {}); density.vti and result.json were written, the mesh was not. Fewer smoothing iterations (`output.smoothing_iterations`), a larger `output.max_triangles` or a finer grid usually avoid it",
+        report.self_intersections, first_location_mm(report)
+    )]
+    SelfIntersecting {
+        /// The failed inspection.
+        report: Box<MeshReport>,
+    },
+}
+
+/// `(x, y, z) mm` of the first self-intersection a report locates.
+fn first_location_mm(report: &MeshReport) -> String {
+    report
+        .self_intersection_locations_mm
+        .first()
+        .map_or("an unknown place".to_string(), |p| {
+            format!("({:.2}, {:.2}, {:.2}) mm", p[0], p[1], p[2])
+        })
 }
 
 impl RunError {
@@ -222,6 +241,11 @@ pub fn run_problem(
 
     if !part.report.is_watertight() {
         return Err(RunError::Mesh {
+            report: Box::new(part.report),
+        });
+    }
+    if !part.report.is_solid() {
+        return Err(RunError::SelfIntersecting {
             report: Box::new(part.report),
         });
     }

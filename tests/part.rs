@@ -103,7 +103,13 @@ fn inspect_finds_holes_and_rejects_non_stl_files() {
     let path = dir.path().join("open.stl");
     stl_io::write_stl(&mut std::fs::File::create(&path).unwrap(), open.iter()).unwrap();
     let output = formwerk(&["inspect", path.to_str().unwrap(), "--json"]);
-    assert_eq!(output.status.code(), Some(0));
+    // The report is printed, and an open mesh is no solid: exit code 1, naming the defect.
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("open.stl: not a solid: the surface is not closed"),
+        "{}",
+        stderr(&output)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["boundary_edges"], 3);
     assert_eq!(report["shells"][0]["genus"], serde_json::Value::Null);

@@ -215,7 +215,7 @@ fn slicers_installed() -> bool {
 
 /// Runs `command` with its output in files under `dir` (no pipe to fill up), killing it if it
 /// runs longer than `limit`.
-fn run_tool(command: &mut Command, dir: &Path, limit: Duration) -> Output {
+pub fn run_tool(command: &mut Command, dir: &Path, limit: Duration) -> Output {
     let name = command.get_program().to_string_lossy().into_owned();
     let stdout_path = dir.join(format!("{name}.stdout"));
     let stderr_path = dir.join(format!("{name}.stderr"));

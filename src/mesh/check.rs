@@ -18,6 +18,7 @@
 
 use serde::Serialize;
 
+use super::intersect::{pair_location, self_intersecting_pairs};
 use super::{TriangleMesh, cross, dot, sub};
 
 /// A triangle whose area is at most this times the square of the mesh's bounding-box diagonal
@@ -61,7 +62,16 @@ pub struct MeshReport {
     pub bounding_box_mm: [[f64; 3]; 2],
     /// The connected pieces of the surface, in the order of [`shells`].
     pub shells: Vec<ShellReport>,
+    /// Pairs of triangles that intersect where they should not: the surface passes through or
+    /// touches itself, so it bounds no solid (see [`super::intersect`]).
+    pub self_intersections: usize,
+    /// Near where the first of them lie (at most [`LISTED_INTERSECTIONS`]), in mm: the midpoint
+    /// of the two triangles' centroids, pairs in increasing order of their triangle indices.
+    pub self_intersection_locations_mm: Vec<[f64; 3]>,
 }
+
+/// How many self-intersections a [`MeshReport`] locates.
+pub const LISTED_INTERSECTIONS: usize = 10;
 
 /// One shell of a mesh: a maximal set of triangles connected through shared
 /// edges (triangles that only touch at a vertex are in different shells).
@@ -94,6 +104,12 @@ impl MeshReport {
             && self.non_manifold_vertices == 0
             && self.inconsistent_edges == 0
             && self.degenerate_triangles == 0
+    }
+
+    /// True when the mesh is watertight ([`is_watertight`](Self::is_watertight)) and does not
+    /// intersect itself: the boundary of a solid, which tet meshers and CAD accept.
+    pub fn is_solid(&self) -> bool {
+        self.is_watertight() && self.self_intersections == 0
     }
 }
 
@@ -210,6 +226,7 @@ pub fn check_mesh(mesh: &TriangleMesh) -> MeshReport {
 
     let euler_characteristic =
         referenced_count as i64 - distinct_edges as i64 + mesh.triangles.len() as i64;
+    let intersecting = self_intersecting_pairs(mesh);
     MeshReport {
         triangles: mesh.triangles.len(),
         vertices: vertex_count,
@@ -223,6 +240,12 @@ pub fn check_mesh(mesh: &TriangleMesh) -> MeshReport {
         euler_characteristic,
         bounding_box_mm,
         shells: tally.iter().map(ShellTally::report).collect(),
+        self_intersections: intersecting.len(),
+        self_intersection_locations_mm: intersecting
+            .iter()
+            .take(LISTED_INTERSECTIONS)
+            .map(|&pair| pair_location(mesh, pair))
+            .collect(),
     }
 }
 

@@ -10,13 +10,15 @@
 //!   on a Freudenthal/Kuhn split of the sample lattice, which is watertight by
 //!   construction, unlike classic marching cubes with its ambiguous faces;
 //! * [`check`] verifies the result (boundary, non-manifold and inconsistently
-//!   oriented edges, degenerate triangles, volume, Euler characteristic), so a
-//!   defect is reported before a print fails rather than after;
+//!   oriented edges, degenerate triangles, volume, Euler characteristic) and
+//!   [`intersect`] finds where it passes through itself, so a defect is
+//!   reported before a print fails rather than after;
 //! * [`stl`] writes binary STL, the format every slicer reads.
 //!
 //! Coordinates are millimetres throughout.
 
 pub mod check;
+pub mod intersect;
 pub mod isosurface;
 pub mod part;
 pub mod printability;
@@ -27,6 +29,7 @@ pub mod stl;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod three_mf;
+pub mod unfold;
 
 pub use check::{MeshReport, check_mesh};
 pub use isosurface::extract_isosurface;

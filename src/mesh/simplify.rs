@@ -146,6 +146,26 @@ pub fn simplify(
     domain_mm: [f64; 3],
     margin_mm: f64,
 ) -> SimplifyInfo {
+    simplify_except(mesh, max_triangles, domain_mm, margin_mm, &[])
+}
+
+/// [`simplify`], but no edge at a vertex `v` with `frozen[v]` collapses, so triangles whose
+/// corners are all frozen stay as they are (`frozen` may be empty: none is).
+///
+/// # Panics
+///
+/// As [`simplify`], and if `frozen` is neither empty nor one flag per vertex.
+pub fn simplify_except(
+    mesh: &mut TriangleMesh,
+    max_triangles: usize,
+    domain_mm: [f64; 3],
+    margin_mm: f64,
+    frozen: &[bool],
+) -> SimplifyInfo {
+    assert!(
+        frozen.is_empty() || frozen.len() == mesh.vertices.len(),
+        "one frozen flag per vertex"
+    );
     let triangles_before = mesh.triangles.len();
     assert!(
         triangles_before < u32::MAX as usize,
@@ -163,7 +183,7 @@ pub fn simplify(
             triangles_after: triangles_before,
         };
     }
-    let mut simplifier = Simplifier::new(std::mem::take(mesh), domain_mm, margin_mm);
+    let mut simplifier = Simplifier::new(std::mem::take(mesh), domain_mm, margin_mm, frozen);
     simplifier.run(max_triangles);
     *mesh = simplifier.into_mesh();
     SimplifyInfo {
@@ -332,8 +352,9 @@ const _: () = assert!(size_of::<Vertex>() == 128);
 /// Flag of a vertex not merged into another.
 const ALIVE: u8 = 1;
 /// Flag of a vertex surrounded by a single closed, consistently oriented fan
-/// of at least three triangles. Collapses keep this true, so it is computed
-/// once; vertices without it are never collapsed.
+/// of at least three triangles, and not frozen by the caller. Collapses keep
+/// this true, so it is computed once; vertices without it are never
+/// collapsed.
 const MANIFOLD: u8 = 2;
 /// Flag of a vertex with edges refused in this pass, listed in
 /// [`Simplifier::refused`].
@@ -387,7 +408,7 @@ struct Simplifier {
 }
 
 impl Simplifier {
-    fn new(mesh: TriangleMesh, domain: [f64; 3], margin: f64) -> Self {
+    fn new(mesh: TriangleMesh, domain: [f64; 3], margin: f64, frozen: &[bool]) -> Self {
         let n = mesh.vertices.len();
         let mut degree = vec![0u32; n];
         for &v in mesh.triangles.iter().flatten() {
@@ -473,7 +494,7 @@ impl Simplifier {
         let this = &simplifier;
         let manifold: Vec<bool> = (0..n as u32)
             .into_par_iter()
-            .map(|v| this.is_fan(v))
+            .map(|v| this.is_fan(v) && !frozen.get(v as usize).is_some_and(|&f| f))
             .collect();
         for (vertex, manifold) in simplifier.vertices.iter_mut().zip(manifold) {
             vertex.set(MANIFOLD, manifold);
@@ -1289,7 +1310,7 @@ mod tests {
         margin: f64,
     ) -> TriangleMesh {
         let faces = face_coordinates(original, domain, margin);
-        let mut simplifier = Simplifier::new(original.clone(), domain, margin);
+        let mut simplifier = Simplifier::new(original.clone(), domain, margin, &[]);
         simplifier.run(budget);
         let survivors: Vec<usize> = (0..original.vertices.len())
             .filter(|&v| simplifier.vertices[v].is(ALIVE) && simplifier.vertices[v].fan_len > 0)
@@ -1450,7 +1471,7 @@ mod tests {
             ],
         };
         assert!(check_mesh(&mesh).is_watertight());
-        let mut simplifier = Simplifier::new(mesh, FREE, 0.5);
+        let mut simplifier = Simplifier::new(mesh, FREE, 0.5, &[]);
         let collapse = simplifier.topology(0, 2).expect("a valid edge");
         // Merging +x and +y at their midpoint turns no triangle by more than
         // 30°; at (-0.2, -0.2, 0) one turns by 74° without any fold, and at

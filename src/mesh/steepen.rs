@@ -80,6 +80,9 @@ pub fn steepen_overhangs(
     let start: Vec<f64> = mesh.vertices.iter().map(|&p| dot(p, direction)).collect();
     let lowest = start.iter().copied().fold(f64::INFINITY, f64::min);
     let highest = start.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let triangles: Vec<[usize; 3]> = (mesh.triangles.iter())
+        .map(|t| t.map(|i| i as usize))
+        .collect();
     let mut surface = Surface {
         height: start.clone(),
         last_moved: vec![0; start.len()],
@@ -94,17 +97,20 @@ pub fn steepen_overhangs(
         negligible: 1e-6 * max_shift_mm,
         plan,
         start,
+        faces_around: FacesAround::new(&triangles, mesh.vertices.len()),
+        start_normal: Vec::new(),
+        triangles,
     };
-    let triangles: Vec<[usize; 3]> = (mesh.triangles.iter())
-        .map(|t| t.map(|i| i as usize))
+    surface.start_normal = (0..surface.triangles.len())
+        .map(|f| surface.normal(surface.triangles[f]))
         .collect();
-    let plan_area: Vec<f64> = (triangles.iter())
+    let plan_area: Vec<f64> = (surface.triangles.iter())
         .map(|&t| signed_plan_area(&surface.plan, t))
         .collect();
     // Whether any of a vertex's faces looks down (negative plan area), and whether none looks up.
     let mut any_down = vec![false; surface.height.len()];
     let mut none_up = vec![true; surface.height.len()];
-    for (t, &area) in triangles.iter().zip(&plan_area) {
+    for (t, &area) in surface.triangles.iter().zip(&plan_area) {
         for &i in t {
             any_down[i] |= area < 0.0;
             none_up[i] &= area <= 0.0;
@@ -120,19 +126,16 @@ pub fn steepen_overhangs(
             surface.height[i] = lowest;
         }
     }
-    // A face seen edge-on (a wall) keeps its area only through the heights of its corners; one
-    // whose corners all went onto the plate would have none, so they come back up.
+    // A face seen edge-on (a wall) keeps its area and its side only through the heights of its
+    // corners; one whose corners all went onto the plate would have no area, and one whose
+    // corners passed each other would lie folded onto its neighbours, so they come back up.
     // Twice the area below which `check_mesh` calls a triangle degenerate, with a margin of 50.
     let extent = diagonal(&mesh.vertices);
     let degenerate = 100.0 * DEGENERATE_AREA_PER_DIAGONAL_SQUARED * extent * extent;
-    let edge_on: Vec<[usize; 3]> = (triangles.iter().zip(&plan_area))
-        .filter(|&(_, &area)| area.abs() <= degenerate)
-        .map(|(&t, _)| t)
-        .collect();
-    surface.restore_where(&edge_on, |s, t| s.all_on_plate(t));
+    surface.restore_turned(degenerate);
     // Only downward faces with a vertex off the plate can be overhangs; upward and vertical
     // ones are never moved into being one, since their projections do not change.
-    let faces: Vec<[usize; 3]> = (triangles.iter().zip(&plan_area))
+    let faces: Vec<[usize; 3]> = (surface.triangles.iter().zip(&plan_area))
         .filter(|&(&t, &area)| area < 0.0 && !surface.all_on_plate(t))
         .map(|(&t, _)| t)
         .collect();
@@ -153,7 +156,7 @@ pub fn steepen_overhangs(
     // plate, where the moves stop). A degenerate triangle would make the part unwritable; the
     // corners of one go back to where they were, at the price of a face too flat nearby, which
     // the report counts.
-    surface.restore_where(&edge_on, |s, t| s.twice_area(t) <= degenerate);
+    surface.restore_turned(degenerate);
 
     let mut vertices_moved = 0;
     let mut largest_shift_mm: f64 = 0.0;
@@ -197,7 +200,50 @@ struct Surface {
     max_shift_mm: f64,
     plate_tolerance_mm: f64,
     negligible: f64,
+    /// All faces of the mesh.
+    triangles: Vec<[usize; 3]>,
+    /// The faces at each vertex.
+    faces_around: FacesAround,
+    /// Each face's normal before the correction (twice its area long).
+    start_normal: Vec<[f64; 3]>,
 }
+
+/// The faces at each vertex, in compressed rows.
+struct FacesAround {
+    offsets: Vec<usize>,
+    faces: Vec<usize>,
+}
+
+impl FacesAround {
+    fn new(triangles: &[[usize; 3]], vertex_count: usize) -> Self {
+        let mut offsets = vec![0; vertex_count + 1];
+        for &i in triangles.iter().flatten() {
+            offsets[i + 1] += 1;
+        }
+        for i in 0..vertex_count {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut faces = vec![0; offsets[vertex_count]];
+        for (f, t) in triangles.iter().enumerate() {
+            for &i in t {
+                faces[fill[i]] = f;
+                fill[i] += 1;
+            }
+        }
+        Self { offsets, faces }
+    }
+
+    fn of(&self, i: usize) -> &[usize] {
+        &self.faces[self.offsets[i]..self.offsets[i + 1]]
+    }
+}
+
+/// A move may leave no face at a moved vertex facing less than this share of its start normal
+/// (`n · n₀ ≥ FACING |n₀|²`). Downward and upward faces keep their projection and cannot turn
+/// over, but a wall seen edge-on can: its corners, moving up and down within its plane, can pass
+/// each other, and the wall then folds onto its neighbours, a surface through itself.
+const FACING: f64 = 0.01;
 
 impl Surface {
     fn on_plate(&self, i: usize) -> bool {
@@ -208,21 +254,36 @@ impl Surface {
         t.iter().all(|&i| self.on_plate(i))
     }
 
-    /// Twice the area of face `t` at the current heights.
-    fn twice_area(&self, t: [usize; 3]) -> f64 {
+    /// The normal of face `t` at the current heights, twice its area long, in the frame of the
+    /// plan and the build direction.
+    fn normal(&self, t: [usize; 3]) -> [f64; 3] {
         let point = |i: usize| [self.plan[i][0], self.plan[i][1], self.height[i]];
         let [a, b, c] = t.map(point);
-        let n = super::cross(super::sub(b, a), super::sub(c, a));
-        dot(n, n).sqrt()
+        super::cross(super::sub(b, a), super::sub(c, a))
+    }
+
+    /// Puts back the corners of every face that has turned over (or lost its area) until none
+    /// has; see [`FACING`].
+    fn restore_turned(&mut self, degenerate: f64) {
+        let triangles = std::mem::take(&mut self.triangles);
+        self.restore_where(&triangles, |s, f, t| {
+            let n = s.normal(t);
+            dot(n, s.start_normal[f]) <= 0.0 || dot(n, n).sqrt() <= degenerate
+        });
+        self.triangles = triangles;
     }
 
     /// Puts the corners of every face in `faces` for which `bad` holds back where they started,
     /// until it holds for none (each round restores at least one vertex, so this ends).
-    fn restore_where(&mut self, faces: &[[usize; 3]], bad: impl Fn(&Self, [usize; 3]) -> bool) {
+    fn restore_where(
+        &mut self,
+        faces: &[[usize; 3]],
+        bad: impl Fn(&Self, usize, [usize; 3]) -> bool,
+    ) {
         loop {
             let mut restored = false;
-            for &t in faces {
-                if bad(self, t) {
+            for (f, &t) in faces.iter().enumerate() {
+                if bad(self, f, t) {
                     for i in t {
                         if self.height[i] != self.start[i] {
                             self.height[i] = self.start[i];
@@ -245,14 +306,30 @@ impl Surface {
                 .all(|i| self.last_moved[i] + 1 < self.sweep)
     }
 
-    /// Moves vertex `i` towards `wanted` as far as its limits allow; the plate holds what is on it.
+    /// Moves vertex `i` towards `wanted` as far as its limits allow; the plate holds what is on it,
+    /// and no face at `i` may turn away from its start normal (see [`FACING`]).
     fn move_towards(&mut self, i: usize, wanted: f64) {
         if self.on_plate(i) {
             return;
         }
         let lo = (self.start[i] - self.max_shift_mm).max(self.lowest);
         let hi = (self.start[i] + self.max_shift_mm).min(self.highest);
-        let new = wanted.clamp(lo, hi);
+        let mut new = wanted.clamp(lo, hi);
+        let current = self.height[i];
+        for &f in self.faces_around.of(i) {
+            let t = self.triangles[f];
+            let k = (0..3).find(|&k| t[k] == i).unwrap_or(0);
+            let (b, c) = (self.plan[t[(k + 1) % 3]], self.plan[t[(k + 2) % 3]]);
+            let n0 = self.start_normal[f];
+            // n · n₀ is affine in this vertex's height: the normal changes by
+            // Δh · (ẑ × (b − c)) when the corner opposite edge bc moves by Δh along ẑ.
+            let facing = dot(self.normal(t), n0);
+            let rate = dot([c[1] - b[1], b[0] - c[0], 0.0], n0);
+            let floor = (FACING * dot(n0, n0)).min(facing);
+            if facing + (new - current) * rate < floor {
+                new = current + (floor - facing) / rate;
+            }
+        }
         if new != self.height[i] {
             self.last_moved[i] = self.sweep;
             self.moved |= (new - self.height[i]).abs() > self.negligible;

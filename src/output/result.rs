@@ -169,6 +169,8 @@ pub struct MeshSummary {
     /// The overhang correction along the build direction, when `[manufacturing]` sets one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhang_correction: Option<crate::mesh::steepen::SteepenReport>,
+    /// What was done to keep the surface from passing through itself.
+    pub folds: crate::mesh::part::FoldRepair,
     /// The inspection of the exported mesh (the same as `formwerk inspect`).
     pub inspection: MeshReport,
 }
@@ -186,6 +188,7 @@ impl MeshSummary {
             seconds,
             triangles_before_simplification: part.triangles_before_simplification,
             overhang_correction: part.overhang_correction,
+            folds: part.folds,
             inspection: part.report.clone(),
         }
     }

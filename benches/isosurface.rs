@@ -2,22 +2,30 @@
 //! smoothing and checks (`make_part`), reported as elements per second; and the same with the
 //! overhang correction for printing along +z. The field is not made for printing, so the
 //! correction works hard (many faces too flat, sweeps to their limit): an upper bound on its
-//! cost.
+//! cost. Then the self-intersection check alone against the whole surface stage (which runs it)
+//! on an 8.4 M-element (256 × 256 × 128) field of broad beams whose part has about 2 M
+//! triangles, the size of a part from a run on that grid.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::Grid;
+use formwerk::mesh::intersect::self_intersecting_pairs;
 use formwerk::mesh::{OverhangLimit, PartParams, make_part};
 
 /// A smooth field of crossing beams, like an optimized lattice, on `n × n/2 × n/2` elements.
 fn beams(grid: &Grid) -> Vec<f64> {
+    waves(grid, 1.0)
+}
+
+/// The beams with every wave number scaled by `frequency`.
+fn waves(grid: &Grid, frequency: f64) -> Vec<f64> {
     let [nx, ny, nz] = grid.elements;
     (0..grid.element_count())
         .map(|e| {
             let [i, j, k] = grid.element_coords(e);
             let (x, y, z) = (
-                i as f64 / nx as f64,
-                j as f64 / ny as f64,
-                k as f64 / nz as f64,
+                frequency * i as f64 / nx as f64,
+                frequency * j as f64 / ny as f64,
+                frequency * k as f64 / nz as f64,
             );
             let wave = (12.0 * x).sin() * (8.0 * y).cos() + (9.0 * z).sin() * (10.0 * x).cos();
             (0.5 + 0.6 * wave).clamp(0.0, 1.0)
@@ -52,5 +60,28 @@ fn isosurface(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, isosurface);
+/// The self-intersection check against the surface stage it is part of, on the surface of a
+/// 256 × 256 × 128 field.
+fn self_intersections(c: &mut Criterion) {
+    let grid = Grid::new([256, 256, 128], 1.0);
+    let density = waves(&grid, 0.2);
+    let anchors: Vec<[f64; 3]> = (0..=256)
+        .flat_map(|j| (0..=128).map(move |k| [0.0, j as f64, k as f64]))
+        .collect();
+    let part = make_part(&density, &grid, &anchors, &PartParams::default());
+    let mut group = c.benchmark_group(format!(
+        "self_intersections {} triangles",
+        part.report.triangles
+    ));
+    group.sample_size(10);
+    group.bench_function("make_part 256x256x128", |b| {
+        b.iter(|| make_part(&density, &grid, &anchors, &PartParams::default()))
+    });
+    group.bench_function("check alone", |b| {
+        b.iter(|| self_intersecting_pairs(&part.mesh))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, isosurface, self_intersections);
 criterion_main!(benches);

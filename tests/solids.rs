@@ -321,10 +321,11 @@ impl Random {
 fn random_design(seed: u64) -> String {
     let mut r = Random(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let h = [0.5, 1.0, 2.0][r.int(0, 2)];
-    let mut n = [r.int(6, 40), r.int(4, 28), r.int(3, 24)];
+    // Even counts, so that multigrid has a coarse grid and the large designs solve quickly.
+    let mut n = [2 * r.int(3, 20), 2 * r.int(2, 14), 2 * r.int(2, 12)];
     while n.iter().product::<usize>() > 20_000 {
         let k = r.int(0, 2);
-        n[k] = (n[k] * 3 / 4).max(3);
+        n[k] = (n[k] / 2 + n[k] % 4).max(4);
     }
     let size = n.map(|c| c as f64 * h);
     let axis = r.int(0, 2);
@@ -390,7 +391,7 @@ fn random_design(seed: u64) -> String {
         0.12 + 0.3 * r.unit(),
         h * (1.2 + 1.3 * r.unit()),
         r.pick(&["oc", "mma"]),
-        r.int(8, 20)
+        r.int(6, 14)
     );
     if r.unit() < 0.5 {
         let direction = r.pick(&["+x", "-x", "+y", "-y", "+z", "-z"]);

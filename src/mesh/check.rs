@@ -127,6 +127,12 @@ const MAX_TRIANGLES: usize = u32::MAX as usize / 3;
 /// If the mesh has more than `u32::MAX / 3` (about 1.4 billion) triangles,
 /// far more than any slicer loads.
 pub fn check_mesh(mesh: &TriangleMesh) -> MeshReport {
+    check_mesh_knowing(mesh, self_intersecting_pairs(mesh))
+}
+
+/// [`check_mesh`] for a caller that has just found the mesh's self-intersecting pairs
+/// ([`self_intersecting_pairs`]), so that they are not searched for twice.
+pub(crate) fn check_mesh_knowing(mesh: &TriangleMesh, intersecting: Vec<[u32; 2]>) -> MeshReport {
     let vertex_count = mesh.vertices.len();
     let valid = |tri: &[u32; 3]| is_valid(tri, vertex_count);
 
@@ -226,7 +232,6 @@ pub fn check_mesh(mesh: &TriangleMesh) -> MeshReport {
 
     let euler_characteristic =
         referenced_count as i64 - distinct_edges as i64 + mesh.triangles.len() as i64;
-    let intersecting = self_intersecting_pairs(mesh);
     MeshReport {
         triangles: mesh.triangles.len(),
         vertices: vertex_count,

@@ -24,7 +24,7 @@
 use std::collections::HashSet;
 
 use super::TriangleMesh;
-use super::check::{MeshReport, check_mesh, shells};
+use super::check::{MeshReport, check_mesh_knowing, shells};
 use super::intersect::self_intersecting_pairs;
 use super::isosurface::extract_isosurface;
 use super::simplify::simplify_except;
@@ -124,10 +124,13 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
     let unsmoothed = mesh.vertices.clone();
     taubin_smooth(&mut mesh, params.smoothing_iterations, size, 1e-9 * h);
     clamp_to_domain(&mut mesh, size);
-    folds.add(take_back_folds(&mut mesh, &unsmoothed));
+    let (unfolding, mut intersecting) = take_back_folds(&mut mesh, &unsmoothed);
+    folds.add(unfolding);
     let triangles_before_simplification = mesh.triangles.len();
     if let Some(budget) = params.max_triangles {
-        folds.simplification_retries = simplify_without_folds(&mut mesh, budget, size, h);
+        let retries;
+        (retries, intersecting) = simplify_without_folds(&mut mesh, budget, size, h);
+        folds.simplification_retries = retries;
     }
     // Last, so that nothing after it can flatten a face again. Half an element is below the
     // resolution the design was made at.
@@ -140,10 +143,13 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
             0.5 * h,
             1e-9 * h,
         );
-        folds.add(take_back_folds(&mut mesh, &unsteepened));
+        let unfolding;
+        (unfolding, intersecting) = take_back_folds(&mut mesh, &unsteepened);
+        folds.add(unfolding);
         report
     });
-    let report = check_mesh(&mesh);
+    // Every stage that moved a vertex ended with the search for self-intersections.
+    let report = check_mesh_knowing(&mesh, intersecting);
     Part {
         mesh,
         threshold,
@@ -183,35 +189,35 @@ const SIMPLIFICATION_ATTEMPTS: usize = 4;
 /// Simplifies `mesh` to `budget` triangles ([`simplify_except`]) so that it does not pass
 /// through itself: where the simplified surface does, the original vertices within reach of the
 /// intersecting triangles are frozen and simplification runs again from the start, the reach
-/// growing by one element (`h` mm) each time. Returns the number of reruns. A fold left after the
-/// last attempt is reported by the final check.
-fn simplify_without_folds(mesh: &mut TriangleMesh, budget: usize, size: [f64; 3], h: f64) -> usize {
+/// growing by one element (`h` mm) each time. Returns the number of reruns and the intersecting
+/// pairs left after the last attempt (none, unless all attempts failed).
+fn simplify_without_folds(
+    mesh: &mut TriangleMesh,
+    budget: usize,
+    size: [f64; 3],
+    h: f64,
+) -> (usize, Vec<[u32; 2]>) {
     let original = mesh.clone();
     let mut frozen = vec![false; original.vertices.len()];
-    for attempt in 0..SIMPLIFICATION_ATTEMPTS {
+    let mut attempt = 0;
+    loop {
         *mesh = original.clone();
         simplify_except(mesh, budget, size, 1e-9 * h, &frozen);
         let pairs = self_intersecting_pairs(mesh);
         if pairs.is_empty() || attempt + 1 == SIMPLIFICATION_ATTEMPTS {
-            return attempt;
+            return (attempt, pairs);
         }
-        let reach = (attempt + 1) as f64 * h;
+        attempt += 1;
+        // Original vertices within a cell or so (`reach` mm, growing) of a corner of an
+        // intersecting triangle stay as they are in the next attempt.
+        let reach = attempt as f64 * h;
         let cell = |p: &[f64; 3]| p.map(|c| (c / reach).floor() as i64);
         let mut near: HashSet<[i64; 3]> = HashSet::new();
         for &t in pairs.iter().flatten() {
-            let corners = mesh.triangles[t as usize].map(|v| mesh.vertices[v as usize]);
-            let (lo, hi) = (0..3).fold(([i64::MAX; 3], [i64::MIN; 3]), |(lo, hi), i| {
-                let c = cell(&corners[i]);
-                (
-                    std::array::from_fn(|k| lo[k].min(c[k] - 1)),
-                    std::array::from_fn(|k| hi[k].max(c[k] + 1)),
-                )
-            });
-            for i in lo[0]..=hi[0] {
-                for j in lo[1]..=hi[1] {
-                    for k in lo[2]..=hi[2] {
-                        near.insert([i, j, k]);
-                    }
+            for &v in &mesh.triangles[t as usize] {
+                let c = cell(&mesh.vertices[v as usize]);
+                for d in 0..27 {
+                    near.insert([c[0] + d % 3 - 1, c[1] + (d / 3) % 3 - 1, c[2] + d / 9 - 1]);
                 }
             }
         }
@@ -219,7 +225,6 @@ fn simplify_without_folds(mesh: &mut TriangleMesh, budget: usize, size: [f64; 3]
             *f |= near.contains(&cell(p));
         }
     }
-    SIMPLIFICATION_ATTEMPTS - 1
 }
 
 /// Keeps every vertex inside the design domain `[0, size]`. Below a threshold of 0.5 the surface

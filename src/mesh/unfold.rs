@@ -34,11 +34,12 @@ pub struct Unfolding {
 
 /// Takes back, where they made `mesh` intersect itself, the moves of a stage that started from
 /// the vertex positions `before` (same triangles). See the [module documentation](self).
+/// Returns what it did and the intersecting pairs left: none, unless `before` had some.
 ///
 /// # Panics
 ///
 /// If `before` does not hold one position per vertex of `mesh`.
-pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> Unfolding {
+pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> (Unfolding, Vec<[u32; 2]>) {
     assert_eq!(before.len(), mesh.vertices.len(), "one position per vertex");
     let mut pairs = self_intersecting_pairs(mesh);
     let mut report = Unfolding {
@@ -46,7 +47,7 @@ pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> Unfoldin
         ..Unfolding::default()
     };
     if pairs.is_empty() {
-        return report;
+        return (report, pairs);
     }
     let after = mesh.vertices.clone();
     let mut share = vec![1.0_f64; after.len()];
@@ -55,6 +56,7 @@ pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> Unfoldin
         if report.rounds > ROUNDS {
             share.fill(0.0);
             mesh.vertices.copy_from_slice(before);
+            pairs = self_intersecting_pairs(mesh);
             break;
         }
         let mut seeds = vec![false; after.len()];
@@ -86,7 +88,7 @@ pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> Unfoldin
     report.vertices_held_back = (0..after.len())
         .filter(|&v| share[v] < 1.0 && after[v] != before[v])
         .count();
-    report
+    (report, pairs)
 }
 
 #[cfg(test)]
@@ -112,8 +114,9 @@ mod tests {
                 p[0] += 0.5;
             }
         }
-        let report = take_back_folds(&mut mesh, &before);
+        let (report, left) = take_back_folds(&mut mesh, &before);
         assert!(report.pairs_found > 0);
+        assert!(left.is_empty());
         assert!(self_intersecting_pairs(&mesh).is_empty());
         // The pushed face stops short of the neighbour: a quarter of its move is left.
         assert_eq!(mesh.vertices[1][0], 1.125);
@@ -128,8 +131,9 @@ mod tests {
         let before = mesh.vertices.clone();
         mesh.vertices[7] = [1.3, 1.2, 1.1];
         let moved = mesh.clone();
-        let report = take_back_folds(&mut mesh, &before);
+        let (report, left) = take_back_folds(&mut mesh, &before);
         assert_eq!(report, Unfolding::default());
+        assert!(left.is_empty());
         assert_eq!(mesh, moved);
     }
 }

@@ -149,7 +149,10 @@ impl<'a> Prepared<'a> {
             .par_iter()
             .enumerate()
             .filter_map(|(i, t)| {
-                if t.iter().any(|&v| v as usize >= n) || t[0] == t[1] || t[1] == t[2] || t[2] == t[0]
+                if t.iter().any(|&v| v as usize >= n)
+                    || t[0] == t[1]
+                    || t[1] == t[2]
+                    || t[2] == t[0]
                 {
                     return None;
                 }
@@ -167,9 +170,18 @@ impl<'a> Prepared<'a> {
             .collect();
         order.par_sort_unstable();
         Some(Self {
-            index: order.par_iter().map(|&(_, u)| usable[u as usize].0).collect(),
-            boxes: order.par_iter().map(|&(_, u)| usable[u as usize].1).collect(),
-            shapes: order.par_iter().map(|&(_, u)| usable[u as usize].2).collect(),
+            index: order
+                .par_iter()
+                .map(|&(_, u)| usable[u as usize].0)
+                .collect(),
+            boxes: order
+                .par_iter()
+                .map(|&(_, u)| usable[u as usize].1)
+                .collect(),
+            shapes: order
+                .par_iter()
+                .map(|&(_, u)| usable[u as usize].2)
+                .collect(),
             grid,
             vertices: &mesh.vertices,
             embedded_fan: embedded_fans(mesh),
@@ -198,9 +210,9 @@ impl<'a> Prepared<'a> {
         // pair of neighbouring triangles.
         let mut shared = [(0, 0); 3];
         let mut count = 0;
-        for i in 0..3 {
-            for j in 0..3 {
-                if ts[i] == tt[j] {
+        for (i, a) in ts.iter().enumerate() {
+            for (j, b) in tt.iter().enumerate() {
+                if a == b {
                     shared[count] = (i, j);
                     count += 1;
                 }
@@ -327,7 +339,9 @@ fn embedded_fans(mesh: &TriangleMesh) -> Vec<bool> {
                 let sine = pa[0] * pb[1] - pa[1] * pb[0];
                 let cosine = pa[0] * pb[0] + pa[1] * pb[1];
                 let scale = pa[0].hypot(pa[1]) * pb[0].hypot(pb[1]);
-                if !(sine > MIN_SECTOR_SINE * scale) {
+                // Written so that a NaN fails it too.
+                if sine.partial_cmp(&(MIN_SECTOR_SINE * scale)) != Some(std::cmp::Ordering::Greater)
+                {
                     return false;
                 }
                 winding += sine.atan2(cosine);
@@ -364,7 +378,11 @@ impl CellGrid {
             }
         }
         let mut extents: Vec<f64> = usable()
-            .map(|b| (0..3).map(|k| f64::from(b[1][k] - b[0][k])).fold(0.0, f64::max))
+            .map(|b| {
+                (0..3)
+                    .map(|k| f64::from(b[1][k] - b[0][k]))
+                    .fold(0.0, f64::max)
+            })
             .collect();
         let middle = extents.len() / 2;
         let (_, median, _) = extents.select_nth_unstable_by(middle, f64::total_cmp);

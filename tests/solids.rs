@@ -23,7 +23,7 @@ use formwerk::Design;
 use formwerk::mesh::make_part;
 use formwerk::optimize::{Silent, optimize};
 
-use crate::common::{formwerk, read_json, repo_root, stderr};
+use crate::common::{formwerk, repo_root, run_example_with, stderr};
 use crate::slicers::run_tool;
 
 /// Whether gmsh is installed; under CI a missing one fails the test (see the module docs).
@@ -132,18 +132,7 @@ fn assert_true_solid(stl: &Path, what: &str) {
 
 /// Runs `designs/<name>.toml` as a user would (its own iterations) and judges its part.
 fn assert_example_is_a_true_solid(name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join(name);
-    let design = repo_root().join("designs").join(format!("{name}.toml"));
-    let output = formwerk(&[
-        "run",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
-    let result = read_json(&out.join("result.json"));
+    let (_dir, out, result) = run_example_with(name, &[]);
     assert_eq!(
         result["mesh"]["inspection"]["self_intersections"], 0,
         "{name}"

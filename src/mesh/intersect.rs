@@ -606,7 +606,7 @@ fn in_corner_2d(x: Point, [v, e, f]: [Point; 3], axis: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::test_support::cube;
+    use crate::mesh::test_support::{cube, merged};
 
     /// Every pair by brute force, with the same exact pair test but no shortcut.
     fn brute_force(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
@@ -642,22 +642,14 @@ mod tests {
 
     #[test]
     fn two_interpenetrating_cubes_intersect_and_two_apart_do_not() {
-        let join = |a: TriangleMesh, b: TriangleMesh| {
-            let offset = a.vertices.len() as u32;
-            let mut m = a;
-            m.vertices.extend(b.vertices);
-            m.triangles
-                .extend(b.triangles.iter().map(|t| t.map(|v| v + offset)));
-            m
-        };
-        let apart = join(cube(1.0, [0.0; 3]), cube(1.0, [1.5, 0.2, 0.3]));
+        let apart = merged(&cube(1.0, [0.0; 3]), &cube(1.0, [1.5, 0.2, 0.3]));
         assert!(self_intersecting_pairs(&apart).is_empty());
-        let through = join(cube(1.0, [0.0; 3]), cube(1.0, [0.5, 0.2, 0.3]));
+        let through = merged(&cube(1.0, [0.0; 3]), &cube(1.0, [0.5, 0.2, 0.3]));
         let pairs = self_intersecting_pairs(&through);
         assert!(!pairs.is_empty());
         assert_eq!(pairs, brute_force(&through));
         // Touching face to face, no vertex shared: coplanar overlap.
-        let touching = join(cube(1.0, [0.0; 3]), cube(1.0, [1.0, 0.2, 0.3]));
+        let touching = merged(&cube(1.0, [0.0; 3]), &cube(1.0, [1.0, 0.2, 0.3]));
         assert!(!self_intersecting_pairs(&touching).is_empty());
     }
 
@@ -787,12 +779,7 @@ mod tests {
 
     #[test]
     fn thread_count_does_not_change_the_pairs() {
-        let mut m = cube(1.0, [0.0; 3]);
-        let other = cube(1.0, [0.5, 0.5, 0.5]);
-        let offset = m.vertices.len() as u32;
-        m.vertices.extend(other.vertices);
-        m.triangles
-            .extend(other.triangles.iter().map(|t| t.map(|v| v + offset)));
+        let m = merged(&cube(1.0, [0.0; 3]), &cube(1.0, [0.5, 0.5, 0.5]));
         let with = |threads| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

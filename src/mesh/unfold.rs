@@ -94,20 +94,17 @@ pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> (Unfoldi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::test_support::cube;
+    use crate::mesh::test_support::{cube, merged};
 
     /// Two cubes side by side, a gap of 0.2 between them, and a third far away; the stage pushes
     /// the near face of the first through the second and moves a face of the third.
     #[test]
     fn a_move_through_a_neighbour_is_taken_back_and_others_are_kept() {
-        let mut mesh = TriangleMesh::default();
-        for offset in [[0.0; 3], [1.2, 0.0, 0.0], [5.0, 0.0, 0.0]] {
-            let c = cube(1.0, offset);
-            let first = mesh.vertices.len() as u32;
-            mesh.vertices.extend(c.vertices);
-            mesh.triangles
-                .extend(c.triangles.iter().map(|t| t.map(|v| v + first)));
-        }
+        let mut mesh = [[1.2, 0.0, 0.0], [5.0, 0.0, 0.0]]
+            .iter()
+            .fold(cube(1.0, [0.0; 3]), |m, &offset| {
+                merged(&m, &cube(1.0, offset))
+            });
         let before = mesh.vertices.clone();
         for p in &mut mesh.vertices {
             if p[0] == 1.0 || p[0] == 6.0 {

@@ -117,18 +117,27 @@ pub fn run_example(
     name: &str,
     iterations: &str,
 ) -> (tempfile::TempDir, PathBuf, serde_json::Value) {
+    run_example_with(name, &["--max-iterations", iterations])
+}
+
+/// Runs `designs/<name>.toml` with `extra` arguments and `--quiet` into a fresh temporary folder;
+/// returns the folder (kept alive), the output folder and its `result.json`.
+pub fn run_example_with(
+    name: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, PathBuf, serde_json::Value) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join(name);
     let design = repo_root().join("designs").join(format!("{name}.toml"));
-    let output = formwerk(&[
+    let mut args = vec![
         "run",
         design.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--max-iterations",
-        iterations,
-        "--quiet",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    args.push("--quiet");
+    let output = formwerk(&args);
     assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
     let result = read_json(&out.join("result.json"));
     (dir, out, result)

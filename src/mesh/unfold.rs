@@ -7,10 +7,13 @@
 //! stage runs freely and its result is then checked with the exact test of
 //! [`super::intersect`]: around every intersecting pair (its triangles' corners and their
 //! neighbours) the stage's move is halved, and the check repeats, halving again where a fold
-//! persists, so a move is taken back only as far as needed and only where needed. After four
+//! persists, so a move is taken back only as far as needed and only where needed (each round
+//! searches only around the vertices it moved). After four
 //! halvings a vertex is back where the stage found it, and after [`ROUNDS`] rounds the whole
 //! stage is taken back, so the result is free of self-intersections whenever the stage's input
 //! was.
+
+use rayon::prelude::*;
 
 use super::TriangleMesh;
 use super::intersect::self_intersecting_pairs;
@@ -56,7 +59,6 @@ pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> (Unfoldi
         if report.rounds > ROUNDS {
             share.fill(0.0);
             mesh.vertices.copy_from_slice(before);
-            pairs = self_intersecting_pairs(mesh);
             break;
         }
         let mut seeds = vec![false; after.len()];
@@ -83,12 +85,72 @@ pub fn take_back_folds(mesh: &mut TriangleMesh, before: &[[f64; 3]]) -> (Unfoldi
             mesh.vertices[v] =
                 std::array::from_fn(|k| before[v][k] + share[v] * (after[v][k] - before[v][k]));
         }
-        pairs = self_intersecting_pairs(mesh);
+        pairs = pairs_around(mesh, &near);
     }
     report.vertices_held_back = (0..after.len())
         .filter(|&v| share[v] < 1.0 && after[v] != before[v])
         .count();
-    (report, pairs)
+    // The rounds looked only where vertices moved; the caller gets the whole mesh's answer.
+    (report, self_intersecting_pairs(mesh))
+}
+
+/// The intersecting pairs of `mesh` that involve a triangle with a corner in `moved`, found on
+/// the part of the mesh near those triangles. The rest of the mesh is as it was when it was last
+/// searched, and every pair found then had its corners moved, so this is every pair there is,
+/// at the cost of a small search instead of a whole one.
+fn pairs_around(mesh: &TriangleMesh, moved: &[bool]) -> Vec<[u32; 2]> {
+    let bounds = |t: &[u32; 3]| {
+        let p = t.map(|v| mesh.vertices[v as usize]);
+        let low: [f64; 3] = std::array::from_fn(|k| p[0][k].min(p[1][k]).min(p[2][k]));
+        let high: [f64; 3] = std::array::from_fn(|k| p[0][k].max(p[1][k]).max(p[2][k]));
+        [low, high]
+    };
+    let active: Vec<[[f64; 3]; 2]> = (mesh.triangles.iter())
+        .filter(|t| t.iter().any(|&v| moved[v as usize]))
+        .map(bounds)
+        .collect();
+    let Some(cell) = active
+        .iter()
+        .map(|b| (0..3).map(|k| b[1][k] - b[0][k]).fold(0.0, f64::max))
+        .reduce(f64::max)
+        .filter(|c| *c > 0.0)
+    else {
+        return Vec::new();
+    };
+    // Cells of the largest active triangle's size covered by an active box: a triangle whose box
+    // touches no such cell cannot meet an active triangle.
+    let index = |x: [f64; 3]| x.map(|c| (c / cell).floor() as i64);
+    let mut covered = std::collections::HashSet::new();
+    for b in &active {
+        let (lo, hi) = (index(b[0]), index(b[1]));
+        for i in lo[0]..=hi[0] {
+            for j in lo[1]..=hi[1] {
+                for k in lo[2]..=hi[2] {
+                    covered.insert([i, j, k]);
+                }
+            }
+        }
+    }
+    let nearby: Vec<u32> = (0..mesh.triangles.len() as u32)
+        .into_par_iter()
+        .filter(|&t| {
+            let b = bounds(&mesh.triangles[t as usize]);
+            let (lo, hi) = (index(b[0]), index(b[1]));
+            (lo[0]..=hi[0]).any(|i| {
+                (lo[1]..=hi[1]).any(|j| (lo[2]..=hi[2]).any(|k| covered.contains(&[i, j, k])))
+            })
+        })
+        .collect();
+    let part = TriangleMesh {
+        vertices: mesh.vertices.clone(),
+        triangles: nearby.iter().map(|&t| mesh.triangles[t as usize]).collect(),
+    };
+    let mut pairs: Vec<[u32; 2]> = self_intersecting_pairs(&part)
+        .into_iter()
+        .map(|[s, t]| [nearby[s as usize], nearby[t as usize]])
+        .collect();
+    pairs.sort_unstable();
+    pairs
 }
 
 #[cfg(test)]

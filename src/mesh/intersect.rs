@@ -31,7 +31,7 @@
 use rayon::prelude::*;
 use robust::{Coord, Coord3D, orient2d, orient3d};
 
-use super::{TriangleMesh, cross, dot, sub};
+use super::{TriangleMesh, cross, dot, horizontal_frame, sub};
 
 type Point = [f64; 3];
 
@@ -322,16 +322,7 @@ fn embedded_fans(mesh: &TriangleMesh) -> Vec<bool> {
             if !(length.is_finite() && length > 0.0) {
                 return false;
             }
-            let normal = normal.map(|x| x / length);
-            // Two directions across the normal, from the axis least aligned with it.
-            let axis = (0..3)
-                .min_by(|&i, &j| normal[i].abs().total_cmp(&normal[j].abs()))
-                .unwrap_or(0);
-            let mut e = [0.0; 3];
-            e[axis] = 1.0;
-            let e1 = cross(normal, e);
-            let e1 = e1.map(|x| x / dot(e1, e1).sqrt());
-            let e2 = cross(normal, e1);
+            let (e1, e2) = horizontal_frame(normal.map(|x| x / length));
             let flat = |x: [f64; 3]| [dot(x, e1), dot(x, e2)];
             let mut winding = 0.0;
             for &(a, b) in wings {

@@ -86,6 +86,24 @@ pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     ]
 }
 
+/// Two unit vectors that with the unit vector `direction` form a right-handed orthonormal frame,
+/// so that a face's normal points along `direction` exactly when its projection onto them is
+/// counter-clockwise.
+pub(crate) fn horizontal_frame(direction: [f64; 3]) -> ([f64; 3], [f64; 3]) {
+    // Start from the axis least aligned with the direction, for a well-conditioned frame.
+    let axis = (0..3)
+        .min_by(|&a, &b| direction[a].abs().total_cmp(&direction[b].abs()))
+        .unwrap_or(0);
+    let mut e = [0.0; 3];
+    e[axis] = 1.0;
+    let along_d = dot(e, direction);
+    let across = std::array::from_fn(|a| e[a] - along_d * direction[a]);
+    let norm = dot(across, across).sqrt();
+    let across = across.map(|x| x / norm);
+    let along = cross(direction, across);
+    (across, along)
+}
+
 /// Dot product `a · b`.
 pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]

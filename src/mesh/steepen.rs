@@ -34,7 +34,7 @@
 //! [`printability`](super::printability::printability) like any other.
 
 use super::check::DEGENERATE_AREA_PER_DIAGONAL_SQUARED;
-use super::{TriangleMesh, dot};
+use super::{TriangleMesh, dot, horizontal_frame};
 
 /// Faces are made this much steeper than the overhang angle, degrees. PrusaSlicer supports
 /// slopes up to a degree steeper than its threshold (measured with a straight chamfer at a
@@ -375,23 +375,6 @@ fn diagonal(points: &[[f64; 3]]) -> f64 {
         .map(|a| (high[a] - low[a]).max(0.0).powi(2))
         .sum::<f64>()
         .sqrt()
-}
-
-/// Two unit vectors that with `direction` form a right-handed orthonormal frame, so that a
-/// face's normal points along `direction` exactly when its projection is counter-clockwise.
-fn horizontal_frame(direction: [f64; 3]) -> ([f64; 3], [f64; 3]) {
-    // Start from the axis least aligned with the direction, for a well-conditioned frame.
-    let axis = (0..3)
-        .min_by(|&a, &b| direction[a].abs().total_cmp(&direction[b].abs()))
-        .unwrap_or(0);
-    let mut e = [0.0; 3];
-    e[axis] = 1.0;
-    let along_d = dot(e, direction);
-    let across = std::array::from_fn(|a| e[a] - along_d * direction[a]);
-    let norm = dot(across, across).sqrt();
-    let across = across.map(|x| x / norm);
-    let along = super::cross(direction, across);
-    (across, along)
 }
 
 /// Twice the signed area of the face's projection on the build plane: negative for a face

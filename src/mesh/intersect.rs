@@ -70,8 +70,11 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
                     if !boxes_overlap(a, b) {
                         continue;
                     }
-                    let low: [f32; 3] = std::array::from_fn(|k| a[0][k].max(b[0][k]));
-                    if grid.cell_of(low) == cell && triangles.intersect(s, t) {
+                    // The cell of the overlap's low corner, from the cells of the boxes' low
+                    // corners (the cell index grows with the coordinate).
+                    let (p, q) = (triangles.low_cells[s], triangles.low_cells[t]);
+                    let low = std::array::from_fn(|k| p[k].max(q[k]));
+                    if grid.linear(low) == cell && triangles.intersect(s, t) {
                         let (p, q) = (triangles.index[s], triangles.index[t]);
                         found.push([p.min(q), p.max(q)]);
                     }
@@ -132,6 +135,8 @@ struct Prepared<'a> {
     /// The triangle's index in the mesh.
     index: Vec<u32>,
     boxes: Vec<Bounds>,
+    /// The grid cell of each box's low corner, as three indices.
+    low_cells: Vec<[u32; 3]>,
     shapes: Vec<Shape>,
     grid: CellGrid,
     vertices: &'a [Point],
@@ -169,14 +174,16 @@ impl<'a> Prepared<'a> {
             .map(|(u, (_, b, _))| (grid.cell_of(b[0]), u as u32))
             .collect();
         order.par_sort_unstable();
+        let boxes: Vec<Bounds> = order
+            .par_iter()
+            .map(|&(_, u)| usable[u as usize].1)
+            .collect();
         Some(Self {
+            low_cells: boxes.par_iter().map(|b| grid.index(b[0])).collect(),
+            boxes,
             index: order
                 .par_iter()
                 .map(|&(_, u)| usable[u as usize].0)
-                .collect(),
-            boxes: order
-                .par_iter()
-                .map(|&(_, u)| usable[u as usize].1)
                 .collect(),
             shapes: order
                 .par_iter()
@@ -324,21 +331,27 @@ fn embedded_fans(mesh: &TriangleMesh) -> Vec<bool> {
             }
             let (e1, e2) = horizontal_frame(normal.map(|x| x / length));
             let flat = |x: [f64; 3]| [dot(x, e1), dot(x, e2)];
-            let mut winding = 0.0;
+            let mut turns = 0;
             for &(a, b) in wings {
                 let (pa, pb) = (flat(arm(a)), flat(arm(b)));
                 let sine = pa[0] * pb[1] - pa[1] * pb[0];
-                let cosine = pa[0] * pb[0] + pa[1] * pb[1];
-                let scale = pa[0].hypot(pa[1]) * pb[0].hypot(pb[1]);
+                // One square root instead of two `hypot`s: an overflow gives an infinite
+                // scale, which fails the test below, so the fan is only left uncertified.
+                let scale =
+                    ((pa[0] * pa[0] + pa[1] * pa[1]) * (pb[0] * pb[0] + pb[1] * pb[1])).sqrt();
                 // Written so that a NaN fails it too.
                 if sine.partial_cmp(&(MIN_SECTOR_SINE * scale)) != Some(std::cmp::Ordering::Greater)
                 {
                     return false;
                 }
-                winding += sine.atan2(cosine);
+                // A counter-clockwise sector of less than half a turn that starts below the
+                // first axis and ends on or above it crosses the axis's positive half once; no
+                // other sector does, so these crossings count the turns around the vertex.
+                if pa[1] < 0.0 && pb[1] >= 0.0 {
+                    turns += 1;
+                }
             }
-            // Each sector lies in (0, π), so the sum is a whole number of turns: one, or more.
-            (winding - std::f64::consts::TAU).abs() < 1.0
+            turns == 1
         })
         .collect()
 }
@@ -447,10 +460,17 @@ fn o2(a: Point, b: Point, c: Point, axis: usize) -> f64 {
 /// An axis whose projection keeps the triangle's area (exactly non-zero), trying the normal's
 /// largest component first; `None` for collinear corners.
 fn projection_axis(t: [Point; 3]) -> Option<usize> {
-    let n = cross(sub(t[1], t[0]), sub(t[2], t[0]));
-    let mut axes = [0, 1, 2];
-    axes.sort_by(|&i, &j| n[j].abs().total_cmp(&n[i].abs()));
-    axes.into_iter().find(|&k| o2(t[0], t[1], t[2], k) != 0.0)
+    let n = cross(sub(t[1], t[0]), sub(t[2], t[0])).map(f64::abs);
+    let first = if n[0] >= n[1] && n[0] >= n[2] {
+        0
+    } else if n[1] >= n[2] {
+        1
+    } else {
+        2
+    };
+    [first, (first + 1) % 3, (first + 2) % 3]
+        .into_iter()
+        .find(|&k| o2(t[0], t[1], t[2], k) != 0.0)
 }
 
 /// Whether `x`, known to be collinear with `p` and `q` in the projection, lies between them.
@@ -516,14 +536,20 @@ fn one_strict_side(s: [i8; 3]) -> bool {
 }
 
 /// Triangles `s` and `t` in one plane, kept by the projection dropping `axis`, have a point in
-/// common: an edge crossing, or one inside the other.
+/// common.
+///
+/// Two convex polygons are apart exactly when a line along one of their edges has the other
+/// polygon strictly outside it (the separating axis theorem), so six edges decide it, most
+/// pairs after the first one or two.
 fn coplanar_triangles_meet(s: [Point; 3], t: [Point; 3], axis: usize) -> bool {
-    edges(s).iter().any(|&(p, q)| {
-        edges(t)
-            .iter()
-            .any(|&(a, b)| segments_meet_2d(p, q, a, b, axis))
-    }) || point_in_triangle_2d(s[0], t, axis)
-        || point_in_triangle_2d(t[0], s, axis)
+    let separates = |p: [Point; 3], q: [Point; 3]| {
+        (0..3).any(|i| {
+            let (a, b) = (p[i], p[(i + 1) % 3]);
+            let inside = sign(o2(a, b, p[(i + 2) % 3], axis));
+            q.iter().all(|&x| sign(o2(a, b, x, axis)) == -inside)
+        })
+    };
+    !separates(s, t) && !separates(t, s)
 }
 
 /// Triangles `s` and `t` with no vertex in common have a point in common.
@@ -707,6 +733,40 @@ mod tests {
     }
 
     /// Random triangles in a small box: the grid finds exactly the brute-force pairs.
+    #[test]
+    fn separating_edges_decide_coplanar_pairs_as_edge_crossings_do() {
+        // The direct definition: two closed triangles in a plane meet when an edge of one
+        // crosses or touches an edge of the other, or one lies inside the other.
+        let by_edges = |s: [Point; 3], t: [Point; 3]| {
+            edges(s).iter().any(|&(p, q)| {
+                edges(t)
+                    .iter()
+                    .any(|&(a, b)| segments_meet_2d(p, q, a, b, 2))
+            }) || point_in_triangle_2d(s[0], t, 2)
+                || point_in_triangle_2d(t[0], s, 2)
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // A coarse lattice, so shared corners, collinear edges and touching are common.
+            ((state >> 11) % 7) as f64
+        };
+        let (mut meeting, mut apart) = (0, 0);
+        for _ in 0..20_000 {
+            let mut corners = || -> [Point; 3] { std::array::from_fn(|_| [next(), next(), 1.5]) };
+            let (s, t) = (corners(), corners());
+            if [s, t].iter().any(|x| o2(x[0], x[1], x[2], 2) == 0.0) {
+                continue;
+            }
+            let expected = by_edges(s, t);
+            assert_eq!(coplanar_triangles_meet(s, t, 2), expected, "{s:?} {t:?}");
+            if expected { meeting += 1 } else { apart += 1 }
+        }
+        assert!(meeting > 1000 && apart > 1000, "{meeting} {apart}");
+    }
+
     #[test]
     fn the_grid_finds_what_brute_force_finds() {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;

@@ -4,8 +4,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::Grid;
-use formwerk::am_filter::{AmFilter, BuildDirection};
-use formwerk::filter::DensityFilter;
+use formwerk::filters::am::AmFilter;
+use formwerk::filters::density::DensityFilter;
+use formwerk::printer::BuildDirection;
 
 /// A field with members, overhangs and void, in (0, 1).
 fn field(grid: &Grid) -> Vec<f64> {

@@ -16,7 +16,7 @@ use formwerk::mesh::printability::printability;
 use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
-use formwerk::run::{analyze_density, load_problem, run_problem};
+use formwerk::run::{analyze_density, load_problem, run_problem_with};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -62,6 +62,8 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        slicer: SlicerArgs,
     },
     /// Run every variant of a design file's [sweep] here (or write a cluster plan with --plan),
     /// then summary.csv, summary.json and pareto.svg.
@@ -88,6 +90,8 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        slicer: SlicerArgs,
     },
     /// Summarize a sweep folder (local or planned): summary.csv, summary.json, pareto.svg;
     /// lists missing and failed variants (exit 2 if any).
@@ -145,6 +149,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the printer presets (`[printer] preset = "..."`) with their values and sources.
+    Printers {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect a mesh file: topology, orientation, volume, area, shells, self-intersections;
     /// `watertight` and `solid: yes/no` (exit code 1 when it is not a solid).
     #[command(after_help = "Example:\n  formwerk inspect runs/cantilever/part.stl --json")]
@@ -156,10 +166,21 @@ enum Command {
         json: bool,
         /// Add a printability report for this build direction: +x, -x, +y, -y, +z or -z.
         #[arg(long, allow_hyphen_values = true)]
-        build_direction: Option<formwerk::am_filter::BuildDirection>,
+        build_direction: Option<formwerk::printer::BuildDirection>,
         /// Steepest printable overhang, degrees from the build plane (with --build-direction).
         #[arg(long, default_value_t = 45.0)]
         overhang_angle: f64,
+        /// Slice the part with PrusaSlicer, with and without automatic supports, along
+        /// --build-direction (default +z) at --overhang-angle: support and part filament, print
+        /// time.
+        #[arg(long)]
+        slice: bool,
+        /// The printer preset to slice for (with --slice; `formwerk printers` lists them).
+        #[arg(long, requires = "slice", default_value = "generic_0.4")]
+        printer: String,
+        /// The slicer program (with --slice; default: prusa-slicer on PATH).
+        #[arg(long, requires = "slice")]
+        slicer: Option<PathBuf>,
     },
     /// One benchmark size in this process (used by `bench` to measure each size's peak memory).
     #[command(hide = true)]
@@ -171,6 +192,51 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+}
+
+/// How a run's part is judged by a slicer.
+#[derive(Debug, clap::Args)]
+struct SlicerArgs {
+    /// The slicer that judges the exported part (default: prusa-slicer when it is on PATH).
+    #[arg(long, conflicts_with = "no_slicer")]
+    slicer: Option<PathBuf>,
+    /// Do not slice the exported part.
+    #[arg(long)]
+    no_slicer: bool,
+}
+
+impl SlicerArgs {
+    /// The slicer to use, and a note when none is used though none was declined.
+    fn pick(&self) -> Result<(Option<formwerk::slicer::Slicer>, Option<String>), Failure> {
+        if self.no_slicer {
+            return Ok((None, None));
+        }
+        match &self.slicer {
+            Some(path) => slicer_at(path).map(|s| (Some(s), None)),
+            None => Ok(match formwerk::slicer::Slicer::find() {
+                Some(slicer) => (Some(slicer), None),
+                None => (
+                    None,
+                    Some(format!(
+                        "{} is not on PATH, so the part was not sliced (--slicer PATH to name one, --no-slicer to say nothing)",
+                        formwerk::slicer::PROGRAM
+                    )),
+                ),
+            }),
+        }
+    }
+}
+
+/// The slicer at `path`, which must be a file.
+fn slicer_at(path: &Path) -> Result<formwerk::slicer::Slicer, Failure> {
+    if path.is_file() {
+        Ok(formwerk::slicer::Slicer::at(path))
+    } else {
+        Err(Failure::Input(anyhow::anyhow!(
+            "--slicer: {} is not a file (give the path of prusa-slicer)",
+            path.display()
+        )))
+    }
 }
 
 /// How the process should end.
@@ -192,7 +258,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             threads,
             max_iterations,
             quiet,
-        } => in_pool(threads, || run_design(&design, out, max_iterations, quiet)),
+            slicer,
+        } => {
+            let slicer = slicer.pick()?;
+            in_pool(threads, || {
+                run_design(&design, out, max_iterations, quiet, slicer)
+            })
+        }
         Command::Sweep {
             design,
             out,
@@ -201,6 +273,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             threads_per_job,
             max_iterations,
             quiet,
+            slicer,
         } => crate::cli_sweep::sweep(crate::cli_sweep::SweepArgs {
             design,
             out,
@@ -209,6 +282,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             threads_per_job,
             max_iterations,
             quiet,
+            slicer: slicer.pick()?,
         }),
         Command::Collect { dir, quiet } => crate::cli_sweep::collect_dir(&dir, quiet),
         Command::Check { design } => check_design(&design),
@@ -219,12 +293,47 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             threads,
         } => in_pool(threads, || analyze(&design, &density, out)),
         Command::Materials { json } => materials(json),
+        Command::Printers { json } => printers(json),
         Command::Inspect {
             mesh,
             json,
             build_direction,
             overhang_angle,
-        } => inspect(&mesh, json, build_direction, overhang_angle),
+            slice,
+            printer,
+            slicer,
+        } => {
+            let slicing = if slice {
+                let slicer = match &slicer {
+                    Some(path) => slicer_at(path)?,
+                    None => formwerk::slicer::Slicer::find().ok_or_else(|| {
+                        Failure::Input(anyhow::anyhow!(
+                            "--slice: {} is not on PATH (give it with --slicer PATH)",
+                            formwerk::slicer::PROGRAM
+                        ))
+                    })?,
+                };
+                let profile =
+                    formwerk::printer::PrinterProfile::from_keys(&formwerk::printer::PrinterKeys {
+                        preset: Some(&printer),
+                        overhang_angle_deg: Some(overhang_angle),
+                        build_direction,
+                        ..Default::default()
+                    })
+                    .map_err(|(key, message)| {
+                        let flag = match key {
+                            "printer.preset" => "--printer",
+                            "printer.overhang_angle_deg" => "--overhang-angle",
+                            other => other,
+                        };
+                        Failure::Input(anyhow::anyhow!("{flag}: {message}"))
+                    })?;
+                Some((slicer, profile))
+            } else {
+                None
+            };
+            inspect(&mesh, json, build_direction, overhang_angle, slicing)
+        }
         Command::Bench {
             sizes,
             threads,
@@ -286,6 +395,7 @@ fn run_design(
     out: Option<PathBuf>,
     max_iterations: Option<usize>,
     quiet: bool,
+    (slicer, no_slicer_note): (Option<formwerk::slicer::Slicer>, Option<String>),
 ) -> Result<(), Failure> {
     let input = |e: formwerk::DesignError| Failure::Input(e.into());
     let mut design = formwerk::Design::load(path).map_err(input)?;
@@ -299,13 +409,15 @@ fn run_design(
     } else {
         Box::new(Progress::new())
     };
-    let report = run_problem(&design, &problem, &out_dir, progress.as_mut()).map_err(|e| {
-        if e.is_input_error() {
-            Failure::Input(e.into())
-        } else {
-            Failure::Internal(e.into())
-        }
-    })?;
+    let options = formwerk::run::RunOptions { slicer };
+    let report = run_problem_with(&design, &problem, &out_dir, progress.as_mut(), &options)
+        .map_err(|e| {
+            if e.is_input_error() {
+                Failure::Input(e.into())
+            } else {
+                Failure::Internal(e.into())
+            }
+        })?;
     drop(progress);
     if !quiet {
         let outcome = &report.outcome;
@@ -331,6 +443,11 @@ fn run_design(
             report.mesh.triangles,
             report.mesh.signed_volume_mm3
         );
+        match (&report.slicer, no_slicer_note) {
+            (Some(slicer), _) => println!("{}", slicer_line(slicer)),
+            (None, Some(note)) => println!("note: {note}"),
+            (None, None) => {}
+        }
         println!("results in {}", report.out_dir.display());
     }
     Ok(())
@@ -429,8 +546,9 @@ fn bench(
 fn inspect(
     path: &Path,
     json: bool,
-    build_direction: Option<formwerk::am_filter::BuildDirection>,
+    build_direction: Option<formwerk::printer::BuildDirection>,
     overhang_angle: f64,
+    slicing: Option<(formwerk::slicer::Slicer, formwerk::printer::PrinterProfile)>,
 ) -> Result<(), Failure> {
     let mut file = std::fs::File::open(path)
         .with_context(|| format!("{}: cannot open", path.display()))
@@ -443,11 +561,31 @@ fn inspect(
         .map(|d| printability(&mesh, d.vector(), overhang_angle))
         .transpose()
         .map_err(|e| Failure::Input(anyhow::anyhow!("{}: {e}", path.display())))?;
+    let sliced = match slicing {
+        Some(_) if !report.is_watertight() => {
+            return Err(Failure::Input(anyhow::anyhow!(
+                "{}: --slice needs a closed mesh; this one has {} boundary and {} non-manifold edges",
+                path.display(),
+                report.boundary_edges,
+                report.non_manifold_edges
+            )));
+        }
+        Some((slicer, profile)) => Some(
+            slicer
+                .judge(&mesh, &profile, None, &std::env::temp_dir())
+                .with_context(|| format!("{}: the slicer gave no verdict", path.display()))
+                .map_err(Failure::Internal)?,
+        ),
+        None => None,
+    };
     if json {
         let mut value = serde_json::to_value(&report).map_err(|e| Failure::Internal(e.into()))?;
         if let Some(p) = &printable {
             value["printability"] =
                 serde_json::to_value(p).map_err(|e| Failure::Internal(e.into()))?;
+        }
+        if let Some(s) = &sliced {
+            value["slicer"] = serde_json::to_value(s).map_err(|e| Failure::Internal(e.into()))?;
         }
         let text = serde_json::to_string_pretty(&value).map_err(|e| Failure::Internal(e.into()))?;
         println!("{text}");
@@ -512,6 +650,9 @@ fn inspect(
             "    thinnest wall:           {:.2} mm (voxels of {:.3} mm)",
             p.min_wall_thickness_mm, p.thickness_voxel_mm
         );
+    }
+    if let Some(s) = &sliced {
+        println!("  slicer:                    {}", slicer_line(s));
     }
     println!("  self-intersections:        {}", report.self_intersections);
     for p in &report.self_intersection_locations_mm {
@@ -692,6 +833,70 @@ fn materials(json: bool) -> Result<(), Failure> {
     println!();
     println!(
         "Use one with `material = \"PLA\"`, or give youngs_modulus_mpa, poisson_ratio, density_g_cm3 and yield_strength_mpa in a [material] table."
+    );
+    Ok(())
+}
+
+/// One line of what the slicer said.
+fn slicer_line(s: &formwerk::slicer::SlicerReport) -> String {
+    let grams = |g: Option<f64>| g.map_or(String::new(), |g| format!(", {g:.1} g"));
+    format!(
+        "{} at {}° along {}: supports {:.0} mm of filament{} = {:.1} % of the part's {:.0} mm{}; print {} ({} without supports)",
+        s.slicer_version,
+        s.settings.support_threshold_deg,
+        s.settings.build_direction,
+        s.support_filament_mm,
+        grams(s.support_filament_g),
+        100.0 * s.support_share,
+        s.part_filament_mm,
+        grams(s.part_filament_g),
+        hours_minutes(s.print_time_s),
+        hours_minutes(s.print_time_without_supports_s),
+    )
+}
+
+/// `1 h 05 min` or `12 min`.
+fn hours_minutes(seconds: f64) -> String {
+    let minutes = (seconds / 60.0).round() as u64;
+    if minutes >= 60 {
+        format!("{} h {:02} min", minutes / 60, minutes % 60)
+    } else {
+        format!("{minutes} min")
+    }
+}
+
+fn printers(json: bool) -> Result<(), Failure> {
+    use formwerk::printer::{DEFAULT_WALL_NOZZLES, PRESETS};
+    if json {
+        let text = serde_json::to_string_pretty(PRESETS)
+            .context("cannot format the presets")
+            .map_err(Failure::Internal)?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>12}  description",
+        "preset", "nozzle mm", "layer mm", "angle °", "min wall mm"
+    );
+    for p in PRESETS {
+        println!(
+            "{:<16} {:>10} {:>10} {:>10} {:>12}  {}",
+            p.name,
+            p.nozzle_mm,
+            p.layer_height_mm,
+            p.overhang_angle_deg,
+            DEFAULT_WALL_NOZZLES * p.nozzle_mm,
+            p.description
+        );
+    }
+    println!();
+    println!("sources:");
+    for p in PRESETS {
+        println!("  {}: {}", p.name, p.source);
+    }
+    println!();
+    println!(
+        "Use one with `[printer] preset = \"prusa_mk3s_0.4\"`; nozzle_mm, layer_height_mm, overhang_angle_deg, min_wall_mm (default {DEFAULT_WALL_NOZZLES} nozzles), build_direction and overhang_control override it."
     );
     Ok(())
 }

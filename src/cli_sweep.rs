@@ -30,6 +30,8 @@ pub struct SweepArgs {
     pub threads_per_job: Option<usize>,
     pub max_iterations: Option<usize>,
     pub quiet: bool,
+    /// The slicer that judges each variant's part, and a note when none does.
+    pub slicer: (Option<formwerk::slicer::Slicer>, Option<String>),
 }
 
 fn sweep_error(e: SweepError) -> Failure {
@@ -113,7 +115,13 @@ pub fn sweep(args: SweepArgs) -> Result<(), Failure> {
     .map_err(Failure::Internal)?;
 
     let monitor = SweepProgress::new(sweep.variants.len(), args.quiet);
-    let outcomes = run_local(&sweep, &dir, params, &monitor, &CANCEL).map_err(sweep_error)?;
+    let (slicer, no_slicer_note) = args.slicer.clone();
+    if let (Some(note), false) = (no_slicer_note, args.quiet) {
+        eprintln!("note: {note}");
+    }
+    let options = formwerk::run::RunOptions { slicer };
+    let outcomes =
+        run_local(&sweep, &dir, params, &monitor, &CANCEL, &options).map_err(sweep_error)?;
     drop(monitor);
     let summary = collect(&dir).map_err(sweep_error)?;
     summary.write(&dir).map_err(sweep_error)?;

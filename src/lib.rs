@@ -15,21 +15,21 @@
 //! The library is used by the `formwerk` binary; `examples/library.rs` shows direct use.
 #![warn(missing_docs)]
 
-pub mod am_filter;
 pub mod analysis;
 pub mod bench;
 pub mod design;
 pub mod fem;
-pub mod filter;
+pub mod filters;
 pub mod grid;
 pub mod materials;
 pub mod mesh;
 pub mod optimize;
 pub mod output;
+pub mod printer;
 pub mod problem;
-pub mod projection;
 pub mod reduce;
 pub mod run;
+pub mod slicer;
 pub mod sweep;
 
 pub use design::{Design, DesignError};

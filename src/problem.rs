@@ -65,18 +65,29 @@ pub enum Objective {
 }
 
 /// Additive-manufacturing constraints of a problem.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manufacturing {
     /// Build direction of overhang control (Langelaar's AM filter), if any.
-    pub build_direction: Option<crate::am_filter::BuildDirection>,
+    pub build_direction: Option<crate::printer::BuildDirection>,
     /// Flattest overhang the printer builds unsupported, degrees from the build plane (what the
     /// printability report counts against).
     pub overhang_angle_deg: f64,
     /// Layers per one-element lateral step the AM filter allows: 1 (45°) or 2 (63.4°).
     pub layers_per_step: usize,
     /// Minimum member size (and gap) in mm, imposed by the robust projection; it sets the
-    /// filter radius ([`crate::projection`]).
+    /// filter radius ([`crate::filters::projection`]).
     pub min_member_mm: Option<f64>,
+    /// The printer profile of a `[printer]` table: the slicer's settings and the direction the
+    /// part is judged in even without overhang control.
+    pub printer: Option<crate::printer::PrinterProfile>,
+}
+
+impl Manufacturing {
+    /// The direction the part is printed in: the overhang control's, else the printer's.
+    pub fn print_direction(&self) -> Option<crate::printer::BuildDirection> {
+        self.build_direction
+            .or(self.printer.as_ref().map(|p| p.build_direction))
+    }
 }
 
 /// How many nodes and elements a region of the design file selected.

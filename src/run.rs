@@ -19,7 +19,10 @@ use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
 use crate::output::result::{ElementCounts, MemberSize, MeshSummary, Performance, RunResult};
 use crate::output::vtk::{Field, write_vti_fields};
+use crate::printer::BuildDirection;
+use crate::printer::PrinterProfile;
 use crate::problem::{ElementRole, Problem};
+use crate::slicer::{Slicer, SlicerReport};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,8 @@ pub struct RunReport {
     pub mesh: MeshReport,
     /// Displacement, stress and safety factor of each load case.
     pub analysis: DesignAnalysis,
+    /// What the slicer said about the part, when one judged it.
+    pub slicer: Option<SlicerReport>,
     /// Warnings also recorded in `result.json`.
     pub warnings: Vec<String>,
 }
@@ -112,6 +117,14 @@ pub fn load_problem(path: &Path) -> Result<(Design, Problem), DesignError> {
     Ok((design, problem))
 }
 
+/// Choices of a run beyond the design file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The slicer that judges the exported part (its figures go into `result.json`'s
+    /// `slicer` section); `None`: no slicing.
+    pub slicer: Option<Slicer>,
+}
+
 /// Optimizes `problem` (from `design`) and writes `density.vti`, `convergence.svg`,
 /// `result.json` and the part (`part.stl` and/or `part.3mf`) into `out_dir`.
 pub fn run_problem(
@@ -119,6 +132,32 @@ pub fn run_problem(
     problem: &Problem,
     out_dir: &Path,
     observer: &mut dyn Observer,
+) -> Result<RunReport, RunError> {
+    run_problem_with(design, problem, out_dir, observer, &RunOptions::default())
+}
+
+/// The printer profile the part is sliced with: the design's `[printer]`, else the generic
+/// one along the build direction of `[manufacturing]` (+z without one) at its overhang angle.
+pub fn slicing_profile(problem: &Problem) -> PrinterProfile {
+    let m = &problem.manufacturing;
+    m.printer.clone().unwrap_or_else(|| PrinterProfile {
+        preset: None,
+        build_direction: m.print_direction().unwrap_or(BuildDirection::PlusZ),
+        overhang_angle_deg: m.overhang_angle_deg,
+        overhang_control: m.build_direction.is_some(),
+        ..PrinterProfile::generic()
+    })
+}
+
+/// [`run_problem`] with `options`: after the part is written, the slicer (if any) judges it
+/// and `result.json` is written again with its figures; a slicer that fails leaves a warning
+/// there and every other output as it was.
+pub fn run_problem_with(
+    design: &Design,
+    problem: &Problem,
+    out_dir: &Path,
+    observer: &mut dyn Observer,
+    options: &RunOptions,
 ) -> Result<RunReport, RunError> {
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
     let outcome = optimize(problem, observer)?;
@@ -154,7 +193,7 @@ pub fn run_problem(
     );
     let mesh_seconds = clock.elapsed().as_secs_f64();
     // The report needs a closed mesh; a mesh that failed its checks is reported below instead.
-    let printability = match problem.manufacturing.build_direction {
+    let printability = match problem.manufacturing.print_direction() {
         Some(direction) if part.report.is_watertight() => printability::printability(
             &part.mesh,
             direction.vector(),
@@ -208,7 +247,7 @@ pub fn run_problem(
             MEMBER_SIZE_WARNING * size.min_member_mm
         ));
     }
-    let result = RunResult {
+    let mut result = RunResult {
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design: design.clone(),
         elements: grid.elements,
@@ -230,14 +269,11 @@ pub fn run_problem(
         mesh: MeshSummary::new(&part, problem.part.smoothing_iterations, mesh_seconds),
         printability,
         member_size,
+        printer: problem.manufacturing.printer.clone(),
+        slicer: None,
         warnings: warnings.clone(),
     };
-    let json = out_dir.join("result.json");
-    write_atomically(&json, |w| {
-        serde_json::to_writer_pretty(&mut *w, &result)?;
-        std::io::Write::write_all(w, b"\n")
-    })
-    .map_err(output_error(&json))?;
+    write_result(out_dir, &result)?;
 
     if !part.report.is_watertight() {
         return Err(RunError::Mesh {
@@ -266,13 +302,42 @@ pub fn run_problem(
     })
     .map_err(output_error(&preview))?;
 
+    if let Some(slicer) = &options.slicer {
+        let profile = slicing_profile(problem);
+        match slicer.judge(
+            &part.mesh,
+            &profile,
+            problem.material.density_g_cm3,
+            out_dir,
+        ) {
+            Ok(report) => result.slicer = Some(report),
+            Err(e) => {
+                warnings.push(format!(
+                    "the slicer gave no verdict: {e}; the other outputs are complete"
+                ));
+                result.warnings = warnings.clone();
+            }
+        }
+        write_result(out_dir, &result)?;
+    }
+
     Ok(RunReport {
         outcome,
         out_dir: out_dir.to_path_buf(),
         mesh: part.report,
         analysis,
+        slicer: result.slicer,
         warnings,
     })
+}
+
+fn write_result(out_dir: &Path, result: &RunResult) -> Result<(), RunError> {
+    let json = out_dir.join("result.json");
+    write_atomically(&json, |w| {
+        serde_json::to_writer_pretty(&mut *w, result)?;
+        std::io::Write::write_all(w, b"\n")
+    })
+    .map_err(output_error(&json))
 }
 
 /// The content of `analysis.json`, written by `formwerk analyze`.

@@ -6,6 +6,7 @@
 //! - `manufacturing`: overhang control keys, errors, and self-supporting results (issue 6).
 //! - `mma_oracle`: our MMA against genoxide's independent MMA: same optimum, multipliers and objective (issue 5).
 //! - `no_panic`: mutated design files never panic the parser and validator (issue 2).
+//! - `printer`: `[printer]` tables and presets, `printers`, the slicer as a judge of runs, `inspect --slice` and sweeps (issue 14).
 //! - `part`: mesh files, `result.json` mesh section, preview, `inspect`, `[output]` (issue 4).
 //! - `optimizers`: MMA against OC, minimum mass, mass targets, `materials` (issue 5).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
@@ -27,6 +28,7 @@ mod mma_oracle;
 mod no_panic;
 mod optimizers;
 mod part;
+mod printer;
 mod reproduction;
 mod slicers;
 mod slurm;

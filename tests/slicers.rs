@@ -184,7 +184,7 @@ const VOLUME_TOLERANCE: f64 = 1e-3;
 /// Whether the slicers are installed. Under CI (`CI=true`) a missing one fails the test, since a
 /// check that is silently skipped there checks nothing; elsewhere the skip is announced on
 /// stderr, written directly because the test harness would swallow `eprintln!`.
-fn slicers_installed() -> bool {
+pub fn slicers_installed() -> bool {
     let missing: Vec<&str> = TOOLS
         .into_iter()
         .filter(|tool| {

@@ -52,6 +52,57 @@ pub struct Design {
     /// How the part will be made (all optional).
     #[serde(default)]
     pub manufacturing: ManufacturingSpec,
+    /// The printer the part is made for (optional): overhang control to its angle, the
+    /// minimum member size from its thinnest wall, and the slicer's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printer: Option<PrinterSpec>,
+}
+
+/// A `[printer]` table: a preset and/or explicit values (explicit keys override the preset;
+/// see [`crate::printer`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterSpec {
+    /// A preset from `formwerk printers`, e.g. `"prusa_mk3s_0.4"` (default `"generic_0.4"`'s
+    /// values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Nozzle diameter, mm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nozzle_mm: Option<f64>,
+    /// Layer height, mm (at most the nozzle diameter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_height_mm: Option<f64>,
+    /// Flattest overhang printed without support, degrees from the build plane, as the
+    /// slicer's support threshold (default 45).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhang_angle_deg: Option<f64>,
+    /// Thinnest wall, mm (default two nozzle diameters); the minimum member size follows it
+    /// unless `manufacturing.min_member_mm` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_wall_mm: Option<f64>,
+    /// Direction the layers grow in: `"+x"` … `"-z"` (default `"+z"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_direction: Option<crate::printer::BuildDirection>,
+    /// Keep overhangs within the angle while optimizing (default true; false makes the free
+    /// twin, judged against the same printer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhang_control: Option<bool>,
+}
+
+impl PrinterSpec {
+    /// The keys as [`crate::printer::PrinterProfile::from_keys`] takes them.
+    pub fn keys(&self) -> crate::printer::PrinterKeys<'_> {
+        crate::printer::PrinterKeys {
+            preset: self.preset.as_deref(),
+            nozzle_mm: self.nozzle_mm,
+            layer_height_mm: self.layer_height_mm,
+            overhang_angle_deg: self.overhang_angle_deg,
+            min_wall_mm: self.min_wall_mm,
+            build_direction: self.build_direction,
+            overhang_control: self.overhang_control,
+        }
+    }
 }
 
 /// How the part will be made: additive-manufacturing constraints.
@@ -61,7 +112,7 @@ pub struct ManufacturingSpec {
     /// Build direction for overhang control: `"+x"`, `"-x"`, `"+y"`, `"-y"`, `"+z"`, `"-z"`, or
     /// `"none"` (default: no overhang control). The base plate is at the start of the direction.
     #[serde(default, with = "build_direction_or_none")]
-    pub build_direction: Option<crate::am_filter::BuildDirection>,
+    pub build_direction: Option<crate::printer::BuildDirection>,
     /// Flattest overhang the printer builds without support, degrees from the build plane
     /// (default 45): what the printability report counts against.
     #[serde(default = "default_overhang_angle")]
@@ -89,7 +140,7 @@ impl Default for ManufacturingSpec {
     }
 }
 
-fn default_overhang_angle() -> f64 {
+pub(crate) fn default_overhang_angle() -> f64 {
     45.0
 }
 
@@ -97,7 +148,7 @@ fn default_overhang_angle() -> f64 {
 mod build_direction_or_none {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::am_filter::BuildDirection;
+    use crate::printer::BuildDirection;
 
     pub fn serialize<S: Serializer>(
         direction: &Option<BuildDirection>,

@@ -14,6 +14,7 @@ use crate::fem::multigrid::level_count;
 use crate::fem::{MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
 use crate::mesh::{OverhangLimit, PartParams};
+use crate::printer::PrinterProfile;
 use crate::problem::{
     ElementRole, Manufacturing, Material, Objective, OptimizationParams, Optimizer, Problem,
     RegionReport,
@@ -158,7 +159,7 @@ impl Design {
         let solver = self.solver(&grid).map_err(|(key, m)| invalid(key, m))?;
         let mut part = self.part().map_err(|(key, m)| invalid(key, m))?;
         let manufacturing = self
-            .manufacturing(&optimization)
+            .manufacturing(&optimization, &grid)
             .map_err(|(key, m)| invalid(key, m))?;
         part.overhang = manufacturing
             .build_direction
@@ -183,25 +184,80 @@ impl Design {
         })
     }
 
+    /// The printer profile of the `[printer]` table, if there is one.
+    fn printer_profile(&self) -> Result<Option<PrinterProfile>, (&'static str, String)> {
+        self.printer
+            .as_ref()
+            .map(|spec| PrinterProfile::from_keys(&spec.keys()))
+            .transpose()
+    }
+
+    /// The minimum member size (mm) and the key that set it: `manufacturing.min_member_mm`,
+    /// else the printer's thinnest wall when no filter radius is given and the wall spans at
+    /// least two elements (below that the grid keeps members thicker than the wall anyway, and
+    /// the robust projection cannot resolve it).
+    fn min_member(
+        &self,
+        grid: &Grid,
+    ) -> Result<Option<(f64, &'static str)>, (&'static str, String)> {
+        if let Some(member) = self.manufacturing.min_member_mm {
+            return Ok(Some((member, "manufacturing.min_member_mm")));
+        }
+        Ok(self.printer_profile()?.and_then(|printer| {
+            (self.optimization.filter_radius_mm.is_none()
+                && printer.min_wall_mm >= 2.0 * grid.element_size_mm)
+                .then_some((printer.min_wall_mm, "printer.min_wall_mm"))
+        }))
+    }
+
     fn manufacturing(
         &self,
         optimization: &OptimizationParams,
+        grid: &Grid,
     ) -> Result<Manufacturing, (&'static str, String)> {
         let m = &self.manufacturing;
-        // The AM filter's support regions make 45° (one element out per layer) and 63.4° (one per
-        // two layers) the angles the voxel grid can express.
-        let steep = 2f64.atan().to_degrees();
-        if !(m.overhang_angle_deg > 0.0 && m.overhang_angle_deg <= steep + 0.05) {
-            return Err((
+        let printer = self.printer_profile()?;
+        if printer.is_some() {
+            if m.build_direction.is_some() {
+                return Err((
+                    "manufacturing.build_direction",
+                    "cannot be given with a [printer] table: use printer.build_direction (and printer.overhang_control = false for a part without overhang control)".into(),
+                ));
+            }
+            if m.overhang_angle_deg != super::default_overhang_angle() {
+                return Err((
+                    "manufacturing.overhang_angle_deg",
+                    "cannot be given with a [printer] table: use printer.overhang_angle_deg".into(),
+                ));
+            }
+        }
+        let (build_direction, overhang_angle_deg, angle_key) = match &printer {
+            Some(p) => (
+                p.overhang_control.then_some(p.build_direction),
+                p.overhang_angle_deg,
+                "printer.overhang_angle_deg",
+            ),
+            None => (
+                m.build_direction,
+                m.overhang_angle_deg,
                 "manufacturing.overhang_angle_deg",
+            ),
+        };
+        // The AM filter's support regions make 45° (one element out per layer) and 63.4° (one per
+        // two layers) the angles the voxel grid can express. A printer without overhang control
+        // only judges the part, at any angle its own check allowed.
+        let steep = 2f64.atan().to_degrees();
+        let controlled = printer.is_none() || build_direction.is_some();
+        if controlled && !(overhang_angle_deg > 0.0 && overhang_angle_deg <= steep + 0.05) {
+            return Err((
+                angle_key,
                 format!(
-                    "{} must lie in (0, 63.4]: overhang control works on the voxel grid, whose angles are 45° and 63.4°",
-                    m.overhang_angle_deg
+                    "{overhang_angle_deg} must lie in (0, 63.4]: overhang control works on the voxel grid, whose angles are 45° and 63.4°"
                 ),
             ));
         }
         let layers_per_step = match m.design_overhang_angle_deg {
-            None if m.overhang_angle_deg <= 45.0 => 1,
+            None if overhang_angle_deg <= 45.0 => 1,
             None => 2,
             Some(45.0) => 1,
             Some(angle) if (angle - steep).abs() <= 0.05 => 2,
@@ -215,21 +271,23 @@ impl Design {
             }
         };
         let design_angle = if layers_per_step == 1 { 45.0 } else { steep };
-        if design_angle + 0.05 < m.overhang_angle_deg {
+        if controlled && design_angle + 0.05 < overhang_angle_deg {
             return Err((
                 "manufacturing.design_overhang_angle_deg",
                 format!(
-                    "{design_angle:.1} is flatter than overhang_angle_deg = {}: the part would need support",
-                    m.overhang_angle_deg
+                    "{design_angle:.1} is flatter than {angle_key} = {overhang_angle_deg}: the part would need support"
                 ),
             ));
         }
-        let build_direction = m.build_direction;
         if let Some(direction) = build_direction
             && optimization.symmetry[direction.axis()]
         {
             return Err((
-                "manufacturing.build_direction",
+                if printer.is_some() {
+                    "printer.build_direction"
+                } else {
+                    "manufacturing.build_direction"
+                },
                 format!(
                     "{direction} conflicts with optimization.symmetry: a part printed along an axis cannot be mirror-symmetric across that axis's mid-plane"
                 ),
@@ -237,9 +295,10 @@ impl Design {
         }
         Ok(Manufacturing {
             build_direction,
-            overhang_angle_deg: m.overhang_angle_deg,
+            overhang_angle_deg,
             layers_per_step,
-            min_member_mm: m.min_member_mm,
+            min_member_mm: self.min_member(grid)?.map(|(member, _)| member),
+            printer,
         })
     }
 
@@ -247,19 +306,18 @@ impl Design {
     /// the grid and `optimization.filter_radius_mm`.
     fn member_filter_radius(
         &self,
-        member: f64,
+        (member, key): (f64, &'static str),
         grid: &Grid,
     ) -> Result<f64, (&'static str, String)> {
-        const KEY: &str = "manufacturing.min_member_mm";
         let h = grid.element_size_mm;
         if !(member.is_finite() && member > 0.0) {
-            return Err((KEY, format!("{member} must be a positive length in mm")));
+            return Err((key, format!("{member} must be a positive length in mm")));
         }
         // Below two elements the projected members are one voxel wide and the grid, not the
         // projection, decides their size.
         if member < 2.0 * h {
             return Err((
-                KEY,
+                key,
                 format!(
                     "{member} mm is less than two elements ({} mm): refine the grid (domain.element_size_mm) or raise it",
                     2.0 * h
@@ -273,7 +331,7 @@ impl Design {
             .fold(f64::INFINITY, f64::min);
         if member > smallest_side / 2.0 {
             return Err((
-                KEY,
+                key,
                 format!(
                     "{member} mm is more than half the domain's smallest side ({smallest_side} mm)"
                 ),
@@ -284,12 +342,12 @@ impl Design {
                 "optimization.filter_radius_mm",
                 format!(
                     "{radius} cannot be given with manufacturing.min_member_mm, which sets the filter radius to min_member_mm / {} ({} mm here)",
-                    crate::projection::MEMBER_SIZE_PER_FILTER_RADIUS,
-                    crate::projection::filter_radius_for_member(member)
+                    crate::filters::projection::MEMBER_SIZE_PER_FILTER_RADIUS,
+                    crate::filters::projection::filter_radius_for_member(member)
                 ),
             ));
         }
-        Ok(crate::projection::filter_radius_for_member(member))
+        Ok(crate::filters::projection::filter_radius_for_member(member))
     }
 
     fn part(&self) -> Result<PartParams, (&'static str, String)> {
@@ -647,7 +705,8 @@ impl Design {
                 format!("{} must lie in [1, 10]", o.penalization),
             ));
         }
-        let filter_radius_mm = match self.manufacturing.min_member_mm {
+        let min_member = self.min_member(grid)?;
+        let filter_radius_mm = match min_member {
             Some(member) => self.member_filter_radius(member, grid)?,
             None => o.filter_radius_mm.unwrap_or(1.5 * grid.element_size_mm),
         };
@@ -682,11 +741,9 @@ impl Design {
             // OC's heuristic step loses the eroded design's connectivity at sharp projections
             // (β = 32) now and then; MMA follows the projection steadily, so it is the default
             // with a minimum member size.
-            (None, Objective::MinCompliance) if self.manufacturing.min_member_mm.is_some() => {
-                Optimizer::Mma {
-                    move_limit: o.move_limit,
-                }
-            }
+            (None, Objective::MinCompliance) if min_member.is_some() => Optimizer::Mma {
+                move_limit: o.move_limit,
+            },
             (Some(OptimizerKind::Oc), _) | (None, Objective::MinCompliance) => Optimizer::Oc {
                 move_limit: o.move_limit,
             },

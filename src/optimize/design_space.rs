@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::filter::DensityFilter;
+use crate::filters::density::DensityFilter;
 use crate::grid::Grid;
 use crate::problem::{ElementRole, Problem};
 use crate::reduce;

@@ -118,7 +118,7 @@ mod tests {
     fn bisection_meets_the_volume_target() {
         let grid = Grid::new([8, 4, 2], 1.0);
         let mut physical =
-            PhysicalDensity::from_filter(crate::filter::DensityFilter::new(grid, 1.5));
+            PhysicalDensity::from_filter(crate::filters::density::DensityFilter::new(grid, 1.5));
         let n = grid.element_count();
         let x = vec![0.3; n];
         let dc: Vec<f64> = (0..n)

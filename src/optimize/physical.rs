@@ -12,20 +12,20 @@
 //!
 //! Without a minimum member size the analysed density (whose stiffness is solved) and the
 //! constrained density (whose volume is bounded) are the same field. With one they are the
-//! eroded and the dilated projection ([`crate::projection`]), so each gradient says which of the
+//! eroded and the dilated projection ([`crate::filters::projection`]), so each gradient says which of the
 //! two fields it is taken with respect to.
 
 use rayon::prelude::*;
 
 use super::design_space::DesignSpace;
-use crate::am_filter::AmFilter;
-use crate::filter::DensityFilter;
-use crate::grid::Grid;
-use crate::problem::Problem;
-use crate::projection::{
+use crate::filters::am::AmFilter;
+use crate::filters::density::DensityFilter;
+use crate::filters::projection::{
     BLUEPRINT_THRESHOLD, Continuation, DILATED_THRESHOLD, ERODED_THRESHOLD, project,
     project_derivative,
 };
+use crate::grid::Grid;
+use crate::problem::Problem;
 
 /// The field a gradient is taken with respect to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,18 @@ use crate::optimize::design_space::DesignSpace;
 use crate::optimize::{IterationRecord, SolverStats, TerminationReason, Timings};
 use crate::problem::{Material, Problem, RegionReport};
 
+/// Densities strictly inside this band count as grey (neither material nor void).
+pub const GREY_BAND: (f64, f64) = (0.1, 0.9);
+
+/// The share of `density` strictly inside [`GREY_BAND`] (0 for no elements).
+pub fn grey_share(density: &[f64]) -> f64 {
+    let grey = density
+        .iter()
+        .filter(|&&d| d > GREY_BAND.0 && d < GREY_BAND.1)
+        .count();
+    grey as f64 / density.len().max(1) as f64
+}
+
 /// One load case of the final design: its weight, compliance, displacement and stress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadCaseResult {
@@ -31,6 +43,10 @@ pub struct Performance {
     pub load_cases: Vec<LoadCaseResult>,
     /// Mean physical density over the free elements.
     pub volume_fraction: f64,
+    /// Share of all elements with a physical density strictly between
+    /// [`GREY_BAND`]`.0` and `.1`: how much of the part depends on where the surface's
+    /// threshold is drawn (0 for a black-and-white design).
+    pub grey_share: f64,
     /// Mass in grams, keep-solid regions included (when the material density is known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mass_g: Option<f64>,
@@ -70,6 +86,7 @@ impl Performance {
                 })
                 .collect(),
             volume_fraction: space.design_volume(density) / space.design_count() as f64,
+            grey_share: grey_share(density),
             mass_g: problem.mass_g(density),
             max_displacement_mm: analysis.max_displacement_mm(),
             safety_factor: analysis.safety_factor(),
@@ -129,6 +146,13 @@ pub struct RunResult {
     /// `[manufacturing] min_member_mm` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_size: Option<MemberSize>,
+    /// The printer profile of the design's `[printer]` table, as used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub printer: Option<crate::printer::PrinterProfile>,
+    /// What PrusaSlicer says about the exported part (support and part filament, print time),
+    /// when a slicer judged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slicer: Option<crate::slicer::SlicerReport>,
     /// Things the user should know (e.g. solves that missed their tolerance).
     pub warnings: Vec<String>,
 }

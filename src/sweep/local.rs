@@ -6,7 +6,7 @@
 //! crash or Ctrl-C continues where it stopped. A failing variant leaves its message in
 //! `<id>/error.txt` and the others go on. Cancellation (a flag set by Ctrl-C) stops each running
 //! optimization before its next iteration; a cancelled variant writes nothing, because
-//! [`run_problem`] writes its files only after the optimization, each atomically.
+//! [`run_problem_with`] writes its files only after the optimization, each atomically.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,7 +20,7 @@ use super::summary::{Status, variant_state};
 use super::{SweepError, write_error};
 use crate::optimize::{IterationRecord, Observer, OptimizeError};
 use crate::output::atomic::write_atomically;
-use crate::run::{RunError, run_problem};
+use crate::run::{RunError, RunOptions, run_problem_with};
 
 /// How a local sweep shares the cores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,7 @@ pub fn run_local(
     params: LocalParams,
     monitor: &dyn SweepMonitor,
     cancel: &AtomicBool,
+    options: &RunOptions,
 ) -> Result<Vec<VariantOutcome>, SweepError> {
     std::fs::create_dir_all(dir).map_err(write_error(dir))?;
     write_variants(sweep, dir)?;
@@ -140,7 +141,7 @@ pub fn run_local(
                         break;
                     };
                     let outcome =
-                        pool.install(|| run_variant(sweep, variant, dir, monitor, cancel));
+                        pool.install(|| run_variant(sweep, variant, dir, monitor, cancel, options));
                     monitor.variant_ended(variant, &outcome);
                     finished
                         .lock()
@@ -163,6 +164,7 @@ fn run_variant(
     dir: &Path,
     monitor: &dyn SweepMonitor,
     cancel: &AtomicBool,
+    options: &RunOptions,
 ) -> VariantOutcome {
     let out = dir.join(&variant.id);
     let error_file = out.join("error.txt");
@@ -178,7 +180,7 @@ fn run_variant(
                 inner: monitor.variant_observer(variant),
                 cancel,
             };
-            run_problem(&variant.design, &problem, &out, &mut observer)
+            run_problem_with(&variant.design, &problem, &out, &mut observer, options)
         });
     match result {
         Ok(report) => VariantOutcome::Finished {

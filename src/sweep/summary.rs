@@ -48,6 +48,13 @@ pub struct Metrics {
     pub safety_factor: Option<f64>,
     /// Unsupported overhang, % of the part's surface (with a build direction).
     pub overhang_percent: Option<f64>,
+    /// Share of elements neither material nor void (`result.json` `grey_share`).
+    pub grey_share: Option<f64>,
+    /// The slicer's estimated print time with supports, s (when a slicer judged the part).
+    pub print_time_s: Option<f64>,
+    /// The slicer's support filament, g (when a slicer judged the part and the material's
+    /// density is known).
+    pub support_filament_g: Option<f64>,
     /// Seconds of optimization and meshing.
     pub runtime_s: f64,
 }
@@ -144,6 +151,13 @@ fn metrics(result: &Value) -> Option<Metrics> {
         safety_factor: f("safety_factor"),
         overhang_percent: result
             .pointer("/printability/overhang_percent")
+            .and_then(Value::as_f64),
+        grey_share: f("grey_share"),
+        print_time_s: result
+            .pointer("/slicer/print_time_s")
+            .and_then(Value::as_f64),
+        support_filament_g: result
+            .pointer("/slicer/support_filament_g")
             .and_then(Value::as_f64),
         runtime_s: result.pointer("/timings/total_s")?.as_f64()?
             + result
@@ -243,6 +257,9 @@ impl Summary {
                 "max_displacement_mm",
                 "safety_factor",
                 "overhang_percent",
+                "grey_share",
+                "print_time_s",
+                "support_filament_g",
                 "runtime_s",
                 "status",
                 "pareto_optimal",
@@ -274,6 +291,9 @@ impl Summary {
             number(m.map(|m| m.max_displacement_mm)),
             number(m.and_then(|m| m.safety_factor)),
             number(m.and_then(|m| m.overhang_percent)),
+            number(m.and_then(|m| m.grey_share)),
+            number(m.and_then(|m| m.print_time_s)),
+            number(m.and_then(|m| m.support_filament_g)),
             number(m.map(|m| m.runtime_s)),
             serde_json::to_value(row.status).expect("a status serializes"),
             row.pareto_optimal.into(),

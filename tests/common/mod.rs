@@ -57,7 +57,7 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// Writes `text` as a design in a fresh temporary folder and runs `formwerk run` on it with
-/// `--out <tmp>/out` and `extra` arguments. Returns the folder (kept alive), the output folder
+/// `--out <tmp>/out` and `extra` arguments (see [`no_slicer_unless_asked`]). Returns the folder (kept alive), the output folder
 /// and the process output.
 pub fn run_design(text: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Output) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -70,8 +70,22 @@ pub fn run_design(text: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Ou
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
+    no_slicer_unless_asked(&mut args);
     let output = formwerk(&args);
     (dir, out, output)
+}
+
+/// Adds `--no-slicer` to the arguments of a run unless they name a slicer flag, and drops
+/// `--with-slicer` (which asks for the default, prusa-slicer on PATH): slicing every test run
+/// would cost seconds each, so only the tests of the slicer ask for it.
+fn no_slicer_unless_asked(args: &mut Vec<&str>) {
+    if !args
+        .iter()
+        .any(|a| matches!(*a, "--slicer" | "--no-slicer" | "--with-slicer"))
+    {
+        args.push("--no-slicer");
+    }
+    args.retain(|a| *a != "--with-slicer");
 }
 
 /// Parses a JSON file.
@@ -137,6 +151,7 @@ pub fn run_example_with(
     ];
     args.extend_from_slice(extra);
     args.push("--quiet");
+    no_slicer_unless_asked(&mut args);
     let output = formwerk(&args);
     assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
     let result = read_json(&out.join("result.json"));

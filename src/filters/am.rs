@@ -56,106 +56,13 @@
 //! images paired, `K = k₀ + ((k₋ᵤ + k₊ᵤ) + (k₋ᵥ + k₊ᵥ))`. Results are therefore bitwise identical
 //! for any thread count and exactly symmetric under in-plane mirrors and axis swaps.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::grid::Grid;
+use crate::printer::BuildDirection;
 
 /// Size of the support region: the element below and its 4 face neighbours (Langelaar 2016).
 const SUPPORTS: f64 = 5.0;
-
-/// The direction in which the printer stacks layers. The base plate lies at the start of the
-/// direction: for `+z` layer `k = 0` is on the plate, for `-z` layer `k = nz − 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum BuildDirection {
-    /// Layers grow towards +x; the plate is at x = 0. Written `"+x"`.
-    #[serde(rename = "+x")]
-    PlusX,
-    /// Layers grow towards −x; the plate is at the largest x. Written `"-x"`.
-    #[serde(rename = "-x")]
-    MinusX,
-    /// Layers grow towards +y; the plate is at y = 0. Written `"+y"`.
-    #[serde(rename = "+y")]
-    PlusY,
-    /// Layers grow towards −y; the plate is at the largest y. Written `"-y"`.
-    #[serde(rename = "-y")]
-    MinusY,
-    /// Layers grow towards +z; the plate is at z = 0. Written `"+z"`.
-    #[serde(rename = "+z")]
-    PlusZ,
-    /// Layers grow towards −z; the plate is at the largest z. Written `"-z"`.
-    #[serde(rename = "-z")]
-    MinusZ,
-}
-
-impl BuildDirection {
-    /// All six directions: +x, −x, +y, −y, +z, −z.
-    pub const ALL: [Self; 6] = [
-        Self::PlusX,
-        Self::MinusX,
-        Self::PlusY,
-        Self::MinusY,
-        Self::PlusZ,
-        Self::MinusZ,
-    ];
-
-    /// The grid axis along which layers stack (0 = x, 1 = y, 2 = z).
-    pub fn axis(self) -> usize {
-        match self {
-            Self::PlusX | Self::MinusX => 0,
-            Self::PlusY | Self::MinusY => 1,
-            Self::PlusZ | Self::MinusZ => 2,
-        }
-    }
-
-    /// The unit vector of the direction, e.g. `[0, 0, 1]` for `+z`.
-    pub fn vector(self) -> [f64; 3] {
-        let mut v = [0.0; 3];
-        v[self.axis()] = if self.is_positive() { 1.0 } else { -1.0 };
-        v
-    }
-
-    /// Whether layers stack towards increasing coordinates.
-    pub fn is_positive(self) -> bool {
-        matches!(self, Self::PlusX | Self::PlusY | Self::PlusZ)
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::PlusX => "+x",
-            Self::MinusX => "-x",
-            Self::PlusY => "+y",
-            Self::MinusY => "-y",
-            Self::PlusZ => "+z",
-            Self::MinusZ => "-z",
-        }
-    }
-}
-
-impl fmt::Display for BuildDirection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A string that is none of `+x`, `-x`, `+y`, `-y`, `+z`, `-z`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a build direction is one of +x, -x, +y, -y, +z, -z")]
-pub struct UnknownBuildDirection;
-
-impl FromStr for BuildDirection {
-    type Err = UnknownBuildDirection;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or(UnknownBuildDirection)
-    }
-}
 
 /// Parameters of the smooth maximum and minimum (Langelaar 2017, Sect. 2.2, eqs. (3)–(5)).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1011,21 +918,5 @@ mod tests {
             let m = mirror(grid.element_coords(e));
             assert_eq!(printed[e].to_bits(), printed[m].to_bits());
         }
-    }
-
-    #[test]
-    fn build_direction_text_round_trips() {
-        for direction in BuildDirection::ALL {
-            let text = direction.to_string();
-            assert_eq!(text.parse::<BuildDirection>(), Ok(direction));
-            let json = serde_json::to_string(&direction).unwrap();
-            assert_eq!(json, format!("\"{text}\""));
-            assert_eq!(
-                serde_json::from_str::<BuildDirection>(&json).unwrap(),
-                direction
-            );
-        }
-        assert_eq!("z".parse::<BuildDirection>(), Err(UnknownBuildDirection));
-        assert!(serde_json::from_str::<BuildDirection>("\"up\"").is_err());
     }
 }

@@ -28,6 +28,7 @@ pub mod steepen;
 pub mod stl;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod thickness;
 pub mod three_mf;
 pub mod unfold;
 

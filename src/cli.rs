@@ -12,6 +12,7 @@ use formwerk::analysis::DesignAnalysis;
 use formwerk::bench::{BenchCase, BenchReport, parse_size, stream_triad_gb_s};
 use formwerk::fem::{ElementStiffness, LinearSolver};
 use formwerk::mesh::check_mesh;
+use formwerk::mesh::layers::layer_support;
 use formwerk::mesh::printability::printability;
 use formwerk::mesh::stl::read_stl;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
@@ -175,8 +176,9 @@ enum Command {
         /// time.
         #[arg(long)]
         slice: bool,
-        /// The printer preset to slice for (with --slice; `formwerk printers` lists them).
-        #[arg(long, requires = "slice", default_value = "generic_0.4")]
+        /// The printer preset whose layer height the printability report cuts layers at, and
+        /// that --slice slices for (`formwerk printers` lists them).
+        #[arg(long, default_value = "generic_0.4")]
         printer: String,
         /// The slicer program (with --slice; default: prusa-slicer on PATH).
         #[arg(long, requires = "slice")]
@@ -303,8 +305,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             printer,
             slicer,
         } => {
-            let slicing = if slice {
-                let slicer = match &slicer {
+            let profile =
+                formwerk::printer::PrinterProfile::from_keys(&formwerk::printer::PrinterKeys {
+                    preset: Some(&printer),
+                    overhang_angle_deg: Some(overhang_angle),
+                    build_direction,
+                    ..Default::default()
+                })
+                .map_err(|(key, message)| {
+                    let flag = match key {
+                        "printer.preset" => "--printer",
+                        "printer.overhang_angle_deg" => "--overhang-angle",
+                        other => other,
+                    };
+                    Failure::Input(anyhow::anyhow!("{flag}: {message}"))
+                })?;
+            let slicer = if slice {
+                Some(match &slicer {
                     Some(path) => slicer_at(path)?,
                     None => formwerk::slicer::Slicer::find().ok_or_else(|| {
                         Failure::Input(anyhow::anyhow!(
@@ -312,27 +329,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                             formwerk::slicer::PROGRAM
                         ))
                     })?,
-                };
-                let profile =
-                    formwerk::printer::PrinterProfile::from_keys(&formwerk::printer::PrinterKeys {
-                        preset: Some(&printer),
-                        overhang_angle_deg: Some(overhang_angle),
-                        build_direction,
-                        ..Default::default()
-                    })
-                    .map_err(|(key, message)| {
-                        let flag = match key {
-                            "printer.preset" => "--printer",
-                            "printer.overhang_angle_deg" => "--overhang-angle",
-                            other => other,
-                        };
-                        Failure::Input(anyhow::anyhow!("{flag}: {message}"))
-                    })?;
-                Some((slicer, profile))
+                })
             } else {
                 None
             };
-            inspect(&mesh, json, build_direction, overhang_angle, slicing)
+            inspect(&mesh, json, build_direction, &profile, slicer)
         }
         Command::Bench {
             sizes,
@@ -547,9 +548,10 @@ fn inspect(
     path: &Path,
     json: bool,
     build_direction: Option<formwerk::printer::BuildDirection>,
-    overhang_angle: f64,
-    slicing: Option<(formwerk::slicer::Slicer, formwerk::printer::PrinterProfile)>,
+    profile: &formwerk::printer::PrinterProfile,
+    slicer: Option<formwerk::slicer::Slicer>,
 ) -> Result<(), Failure> {
+    let overhang_angle = profile.overhang_angle_deg;
     let mut file = std::fs::File::open(path)
         .with_context(|| format!("{}: cannot open", path.display()))
         .map_err(Failure::Input)?;
@@ -557,11 +559,27 @@ fn inspect(
         .with_context(|| format!("{}: not a readable STL file", path.display()))
         .map_err(Failure::Input)?;
     let report = check_mesh(&mesh);
-    let printable = build_direction
-        .map(|d| printability(&mesh, d.vector(), overhang_angle))
-        .transpose()
-        .map_err(|e| Failure::Input(anyhow::anyhow!("{}: {e}", path.display())))?;
-    let sliced = match slicing {
+    let bad =
+        |e: &dyn std::fmt::Display| Failure::Input(anyhow::anyhow!("{}: {e}", path.display()));
+    let printable = match build_direction {
+        Some(d) => {
+            let mut report =
+                printability(&mesh, d.vector(), overhang_angle).map_err(|e| bad(&e))?;
+            report.layers = Some(
+                layer_support(
+                    &mesh,
+                    d,
+                    overhang_angle,
+                    profile.layer_height_mm,
+                    profile.nozzle_mm,
+                )
+                .map_err(|e| bad(&e))?,
+            );
+            Some(report)
+        }
+        None => None,
+    };
+    let sliced = match slicer {
         Some(_) if !report.is_watertight() => {
             return Err(Failure::Input(anyhow::anyhow!(
                 "{}: --slice needs a closed mesh; this one has {} boundary and {} non-manifold edges",
@@ -570,9 +588,9 @@ fn inspect(
                 report.non_manifold_edges
             )));
         }
-        Some((slicer, profile)) => Some(
+        Some(slicer) => Some(
             slicer
-                .judge(&mesh, &profile, None, &std::env::temp_dir())
+                .judge(&mesh, profile, None, &std::env::temp_dir())
                 .with_context(|| format!("{}: the slicer gave no verdict", path.display()))
                 .map_err(Failure::Internal)?,
         ),
@@ -650,6 +668,16 @@ fn inspect(
             "    thinnest wall:           {:.2} mm (voxels of {:.3} mm)",
             p.min_wall_thickness_mm, p.thickness_voxel_mm
         );
+        if let Some(l) = &p.layers {
+            println!(
+                "    layers of {} mm:         {} of {} need support: {:.1} mm² over {:.1} mm³",
+                l.layer_height_mm,
+                l.supported_layers,
+                l.layers,
+                l.support_area_mm2,
+                l.support_volume_mm3
+            );
+        }
     }
     if let Some(s) = &sliced {
         println!("  slicer:                    {}", slicer_line(s));

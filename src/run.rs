@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::{DesignAnalysis, analyse_design};
 use crate::design::{Design, DesignError, MeshFormat};
+use crate::mesh::layers::layer_support;
 use crate::mesh::printability::{self, DEFAULT_OVERHANG_ANGLE_DEG};
 use crate::mesh::three_mf::write_3mf;
 use crate::mesh::{MeshReport, make_part, stl::write_binary_stl};
@@ -199,7 +200,19 @@ pub fn run_problem_with(
             direction.vector(),
             problem.manufacturing.overhang_angle_deg,
         )
-        .ok(),
+        .ok()
+        .map(|mut report| {
+            let profile = slicing_profile(problem);
+            report.layers = layer_support(
+                &part.mesh,
+                direction,
+                profile.overhang_angle_deg,
+                profile.layer_height_mm,
+                profile.nozzle_mm,
+            )
+            .ok();
+            report
+        }),
         _ => None,
     };
     let member_size = problem

@@ -166,7 +166,7 @@ impl Slicer {
                 .to_vec(),
         );
         let [stl, supported, bare] = [0, 1, 2].map(|i| files.0[i].clone());
-        let turned = turn_to_plus_z(mesh, profile.build_direction);
+        let turned = mesh.turned_up(profile.build_direction);
         crate::output::atomic::write_atomically(&stl, |w: &mut BufWriter<std::fs::File>| {
             write_binary_stl(&turned, w)
         })
@@ -309,23 +309,6 @@ impl Drop for TemporaryFiles {
     }
 }
 
-/// `mesh` turned rigidly so that `direction` points along +z (the slicer's layers).
-pub fn turn_to_plus_z(mesh: &TriangleMesh, direction: BuildDirection) -> TriangleMesh {
-    // Proper rotations (determinant +1), so the facets stay outward.
-    let turn = |[x, y, z]: [f64; 3]| match direction {
-        BuildDirection::PlusZ => [x, y, z],
-        BuildDirection::MinusZ => [x, -y, -z],
-        BuildDirection::PlusX => [-z, y, x],
-        BuildDirection::MinusX => [z, y, -x],
-        BuildDirection::PlusY => [x, -z, y],
-        BuildDirection::MinusY => [x, z, -y],
-    };
-    TriangleMesh {
-        vertices: mesh.vertices.iter().map(|&v| turn(v)).collect(),
-        triangles: mesh.triangles.clone(),
-    }
-}
-
 /// The figures of a PrusaSlicer G-code file.
 pub fn parse_gcode(text: &str) -> Result<GCodeSummary, SlicerError> {
     let value = |key: &'static str| {
@@ -423,18 +406,16 @@ mod tests {
         let cube = crate::mesh::test_support::cube(2.0, [1.0, 2.0, 3.0]);
         let volume = |m: &TriangleMesh| m.signed_volume();
         for direction in BuildDirection::ALL {
-            let turned = turn_to_plus_z(&cube, direction);
+            let turned = cube.turned_up(direction);
             assert!(
                 (volume(&turned) - volume(&cube)).abs() < 1e-9,
                 "{direction}"
             );
-            let up = turn_to_plus_z(
-                &TriangleMesh {
-                    vertices: vec![direction.vector()],
-                    triangles: vec![],
-                },
-                direction,
-            );
+            let up = TriangleMesh {
+                vertices: vec![direction.vector()],
+                triangles: vec![],
+            }
+            .turned_up(direction);
             assert_eq!(up.vertices[0], [0.0, 0.0, 1.0], "{direction}");
         }
     }

@@ -108,9 +108,92 @@ fn a_printer_profile_is_resolved_into_result_json() {
         "{result}"
     );
     assert!(result["printability"]["overhang_percent"].is_number());
+    // Cut into the printer's layers along its direction.
+    let layers = &result["printability"]["layers"];
+    assert_eq!(layers["layer_height_mm"], 0.2);
+    assert_eq!(layers["build_direction"], "+z");
+    assert_eq!(layers["contact_width_mm"], 0.6);
+    let count = layers["layers"].as_u64().unwrap();
+    assert!(
+        (1..=20).contains(&count),
+        "at most 4 mm in 0.2 mm layers: {layers}"
+    );
     let grey = result["grey_share"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&grey), "{grey}");
     assert!(result.get("slicer").is_none(), "--no-slicer");
+}
+
+/// A box from `low` to `high`, 12 outward triangles.
+fn block(low: [f64; 3], high: [f64; 3]) -> formwerk::mesh::TriangleMesh {
+    let vertices = (0..8)
+        .map(|c: u32| std::array::from_fn(|a| if (c >> a) & 1 == 1 { high[a] } else { low[a] }))
+        .collect();
+    let triangles = vec![
+        [0, 2, 1],
+        [1, 2, 3],
+        [4, 5, 6],
+        [5, 7, 6],
+        [0, 1, 4],
+        [1, 5, 4],
+        [2, 6, 3],
+        [3, 6, 7],
+        [0, 4, 2],
+        [2, 4, 6],
+        [1, 3, 5],
+        [3, 7, 5],
+    ];
+    formwerk::mesh::TriangleMesh {
+        vertices,
+        triangles,
+    }
+}
+
+#[test]
+fn inspect_cuts_layers_of_the_printer_and_finds_the_support_under_a_slab() {
+    // A 4 × 4 column 10 high under a 10 × 10 slab 2 thick, as two touching boxes: built up,
+    // the slab's underside beside the column (84 mm²) needs support 10 mm tall; built down,
+    // nothing does.
+    let column = block([3.0, 3.0, 0.0], [7.0, 7.0, 10.0]);
+    let slab = block([0.0, 0.0, 10.0], [10.0, 10.0, 12.0]);
+    let mut part = column.clone();
+    part.vertices.extend(&slab.vertices);
+    part.triangles
+        .extend(slab.triangles.iter().map(|t| t.map(|v| v + 8)));
+    let dir = tempfile::tempdir().unwrap();
+    let stl = dir.path().join("t.stl");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&stl).unwrap());
+    formwerk::mesh::stl::write_binary_stl(&part, &mut file).unwrap();
+    drop(file);
+    let layers = |direction: &str, printer: &str| {
+        let output = formwerk(&[
+            "inspect",
+            stl.to_str().unwrap(),
+            "--json",
+            "--build-direction",
+            direction,
+            "--printer",
+            printer,
+        ]);
+        let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        report["printability"]["layers"].clone()
+    };
+    let up = layers("+z", "prusa_mk3s_0.4");
+    assert_eq!(up["layer_height_mm"], 0.15);
+    assert_eq!(up["layers"], 80);
+    let area = up["support_area_mm2"].as_f64().unwrap();
+    let volume = up["support_volume_mm3"].as_f64().unwrap();
+    assert!((area - 84.0).abs() < 3.0, "{up}");
+    assert!((volume - 840.0).abs() < 40.0, "{up}");
+    let down = layers("-z", "generic_0.4");
+    assert_eq!(down["layer_height_mm"], 0.2);
+    assert_eq!(down["support_area_mm2"], 0.0, "{down}");
+    // The text report has the same line.
+    let output = formwerk(&["inspect", stl.to_str().unwrap(), "--build-direction", "+z"]);
+    assert!(
+        stdout(&output).contains("layers of 0.2 mm"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -297,6 +380,7 @@ fn a_sweep_summary_has_print_time_and_support_per_variant() {
         assert!(row["print_time_s"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["support_filament_g"].as_f64().unwrap() >= 0.0, "{row}");
         assert!(row["grey_share"].is_number(), "{row}");
+        assert!(row["support_volume_mm3"].as_f64().unwrap() >= 0.0, "{row}");
     }
 }
 

@@ -20,6 +20,7 @@
 pub mod check;
 pub mod intersect;
 pub mod isosurface;
+pub mod layers;
 pub mod part;
 pub mod printability;
 pub mod simplify;
@@ -50,6 +51,24 @@ pub struct TriangleMesh {
 }
 
 impl TriangleMesh {
+    /// The mesh turned rigidly so that `direction` points along +z, as a slicer stacks layers.
+    pub fn turned_up(&self, direction: crate::printer::BuildDirection) -> TriangleMesh {
+        use crate::printer::BuildDirection as D;
+        // Proper rotations (determinant +1), so the facets stay outward.
+        let turn = |[x, y, z]: [f64; 3]| match direction {
+            D::PlusZ => [x, y, z],
+            D::MinusZ => [x, -y, -z],
+            D::PlusX => [-z, y, x],
+            D::MinusX => [z, y, -x],
+            D::PlusY => [x, -z, y],
+            D::MinusY => [x, z, -y],
+        };
+        TriangleMesh {
+            vertices: self.vertices.iter().map(|&v| turn(v)).collect(),
+            triangles: self.triangles.clone(),
+        }
+    }
+
     /// Volume enclosed by the mesh in mm³, by the divergence theorem.
     ///
     /// Each triangle contributes the signed volume of the tetrahedron it

@@ -73,6 +73,11 @@ pub struct PrintabilityReport {
     /// keeps the bounding box, padded by one voxel per side, within 10⁷
     /// voxels, but no finer than the box diagonal / 3162 (√10⁷).
     pub thickness_voxel_mm: f64,
+    /// The part cut into the printer's layers along the build direction, and the support a
+    /// slicer would add ([`layer_support`](super::layers::layer_support)); filled in where a
+    /// layer height is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<super::layers::LayerSupport>,
 }
 
 /// Why [`printability`] could not analyse a mesh.
@@ -169,6 +174,7 @@ fn printability_with_budget(
         base_plate_area_mm2: ordered_sum(&facets, |class| class == Class::Plate),
         min_wall_thickness_mm,
         thickness_voxel_mm,
+        layers: None,
     })
 }
 

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub safety_factor: Option<f64>,
     /// Unsupported overhang, % of the part's surface (with a build direction).
     pub overhang_percent: Option<f64>,
+    /// Area a slicer would support, layer by layer, mm² (with a build direction).
+    pub support_area_mm2: Option<f64>,
+    /// Volume under it, mm³ (with a build direction).
+    pub support_volume_mm3: Option<f64>,
     /// Share of elements neither material nor void (`result.json` `grey_share`).
     pub grey_share: Option<f64>,
     /// The slicer's estimated print time with supports, s (when a slicer judged the part).
@@ -151,6 +155,12 @@ fn metrics(result: &Value) -> Option<Metrics> {
         safety_factor: f("safety_factor"),
         overhang_percent: result
             .pointer("/printability/overhang_percent")
+            .and_then(Value::as_f64),
+        support_area_mm2: result
+            .pointer("/printability/layers/support_area_mm2")
+            .and_then(Value::as_f64),
+        support_volume_mm3: result
+            .pointer("/printability/layers/support_volume_mm3")
             .and_then(Value::as_f64),
         grey_share: f("grey_share"),
         print_time_s: result
@@ -257,6 +267,8 @@ impl Summary {
                 "max_displacement_mm",
                 "safety_factor",
                 "overhang_percent",
+                "support_area_mm2",
+                "support_volume_mm3",
                 "grey_share",
                 "print_time_s",
                 "support_filament_g",
@@ -291,6 +303,8 @@ impl Summary {
             number(m.map(|m| m.max_displacement_mm)),
             number(m.and_then(|m| m.safety_factor)),
             number(m.and_then(|m| m.overhang_percent)),
+            number(m.and_then(|m| m.support_area_mm2)),
+            number(m.and_then(|m| m.support_volume_mm3)),
             number(m.and_then(|m| m.grey_share)),
             number(m.and_then(|m| m.print_time_s)),
             number(m.and_then(|m| m.support_filament_g)),

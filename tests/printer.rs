@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{SMALL_DESIGN, formwerk, read_json, run_design, stderr};
+use crate::common::{SMALL_DESIGN, formwerk, read_json, run_design, run_sweep, stderr};
 use crate::slicers::slicers_installed;
 
 /// The small design printed along +z with the given `[printer]` table body.
@@ -123,25 +123,25 @@ fn a_printer_profile_is_resolved_into_result_json() {
     assert!(result.get("slicer").is_none(), "--no-slicer");
 }
 
-/// A box from `low` to `high`, 12 outward triangles.
+/// A box from `low` to `high`: corner `c` takes `high` along the axes of its set bits, and each
+/// face is two triangles, counter-clockwise from outside.
 fn block(low: [f64; 3], high: [f64; 3]) -> formwerk::mesh::TriangleMesh {
     let vertices = (0..8)
         .map(|c: u32| std::array::from_fn(|a| if (c >> a) & 1 == 1 { high[a] } else { low[a] }))
         .collect();
-    let triangles = vec![
-        [0, 2, 1],
-        [1, 2, 3],
-        [4, 5, 6],
-        [5, 7, 6],
-        [0, 1, 4],
-        [1, 5, 4],
-        [2, 6, 3],
-        [3, 6, 7],
-        [0, 4, 2],
-        [2, 4, 6],
-        [1, 3, 5],
-        [3, 7, 5],
-    ];
+    let mut triangles = Vec::new();
+    for axis in 0..3 {
+        let (u, v) = (1u32 << ((axis + 1) % 3), 1u32 << ((axis + 2) % 3));
+        for side in [0, 1u32 << axis] {
+            // (u, v, axis) is right-handed, so u then v turns counter-clockwise seen from +axis.
+            let [a, b, c, d] = [side, side | u, side | u | v, side | v];
+            if side == 0 {
+                triangles.extend([[a, c, b], [a, d, c]]);
+            } else {
+                triangles.extend([[a, b, c], [a, c, d]]);
+            }
+        }
+    }
     formwerk::mesh::TriangleMesh {
         vertices,
         triangles,
@@ -155,6 +155,8 @@ fn inspect_cuts_layers_of_the_printer_and_finds_the_support_under_a_slab() {
     // nothing does.
     let column = block([3.0, 3.0, 0.0], [7.0, 7.0, 10.0]);
     let slab = block([0.0, 0.0, 10.0], [10.0, 10.0, 12.0]);
+    assert!((column.signed_volume() - 160.0).abs() < 1e-9);
+    assert!(formwerk::mesh::check_mesh(&slab).is_watertight());
     let mut part = column.clone();
     part.vertices.extend(&slab.vertices);
     part.triangles
@@ -363,15 +365,7 @@ fn a_sweep_summary_has_print_time_and_support_per_variant() {
         + "[sweep]\nvary = { \"optimization.volume_fraction\" = [0.3, 0.4] }\n";
     let design = crate::common::write_design(dir.path(), "s.toml", &text);
     let out = dir.path().join("sweep");
-    let output = formwerk(&[
-        "sweep",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--max-iterations",
-        "4",
-        "--quiet",
-    ]);
+    let output = run_sweep(&design, &out, &["--max-iterations", "4", "--quiet"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let summary = read_json(&out.join("summary.json"));
     let rows = summary["variants"].as_array().expect("variants");

@@ -23,7 +23,7 @@ use formwerk::Design;
 use formwerk::mesh::make_part;
 use formwerk::optimize::{Silent, optimize};
 
-use crate::common::{formwerk, repo_root, run_example_with, stderr};
+use crate::common::{formwerk, repo_root, run_example_with, run_sweep, stderr};
 use crate::slicers::run_tool;
 
 /// Whether gmsh is installed; under CI a missing one fails the test (see the module docs).
@@ -201,15 +201,7 @@ fn bracket_sweep_variants_are_true_solids() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let design = repo_root().join("designs/bracket_sweep.toml");
-    let output = formwerk(&[
-        "sweep",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--max-iterations",
-        "20",
-        "--quiet",
-    ]);
+    let output = run_sweep(&design, &out, &["--max-iterations", "20", "--quiet"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let mut parts = 0;
     for entry in std::fs::read_dir(&out).unwrap() {

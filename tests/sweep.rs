@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{SMALL_DESIGN, formwerk, read_json, stderr, write_design};
+use crate::common::{SMALL_DESIGN, formwerk, read_json, run_sweep, stderr, write_design};
 
 /// SMALL_DESIGN with a `[sweep]` table.
 fn sweep_design(sweep: &str) -> String {
@@ -27,17 +27,6 @@ fn slow_design() -> String {
         .replace("min_mm = [12.0, 0.0, 0.0]", "min_mm = [24.0, 0.0, 0.0]")
         .replace("max_iterations = 30", "max_iterations = 25")
         .replace("change_tolerance = 0.01", "change_tolerance = 0.0")
-}
-
-fn run_sweep(design: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "sweep",
-        design.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    formwerk(&args)
 }
 
 /// Writes the plan of `design` into `plan`, each variant at `iterations` iterations.

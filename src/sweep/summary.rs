@@ -145,6 +145,7 @@ fn first_line(text: &str) -> String {
 /// The summary numbers of a `result.json`.
 fn metrics(result: &Value) -> Option<Metrics> {
     let f = |key: &str| result.get(key).and_then(Value::as_f64);
+    let at = |pointer: &str| result.pointer(pointer).and_then(Value::as_f64);
     Some(Metrics {
         converged: result.get("converged")?.as_bool()?,
         iterations: result.get("iterations")?.as_u64()?,
@@ -153,27 +154,14 @@ fn metrics(result: &Value) -> Option<Metrics> {
         mass_g: f("mass_g"),
         max_displacement_mm: f("max_displacement_mm")?,
         safety_factor: f("safety_factor"),
-        overhang_percent: result
-            .pointer("/printability/overhang_percent")
-            .and_then(Value::as_f64),
-        support_area_mm2: result
-            .pointer("/printability/layers/support_area_mm2")
-            .and_then(Value::as_f64),
-        support_volume_mm3: result
-            .pointer("/printability/layers/support_volume_mm3")
-            .and_then(Value::as_f64),
+        overhang_percent: at("/printability/overhang_percent"),
+        support_area_mm2: at("/printability/layers/support_area_mm2"),
+        support_volume_mm3: at("/printability/layers/support_volume_mm3"),
         grey_share: f("grey_share"),
-        print_time_s: result
-            .pointer("/slicer/print_time_s")
-            .and_then(Value::as_f64),
-        support_filament_g: result
-            .pointer("/slicer/support_filament_g")
-            .and_then(Value::as_f64),
+        print_time_s: at("/slicer/print_time_s"),
+        support_filament_g: at("/slicer/support_filament_g"),
         runtime_s: result.pointer("/timings/total_s")?.as_f64()?
-            + result
-                .pointer("/mesh/seconds")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
+            + at("/mesh/seconds").unwrap_or(0.0),
     })
 }
 

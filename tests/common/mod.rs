@@ -88,6 +88,18 @@ fn no_slicer_unless_asked(args: &mut Vec<&str>) {
     args.retain(|a| *a != "--with-slicer");
 }
 
+/// Runs `formwerk sweep DESIGN --out OUT` with `extra` arguments.
+pub fn run_sweep(design: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sweep",
+        design.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    formwerk(&args)
+}
+
 /// Parses a JSON file.
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("json file")).expect("valid JSON")

@@ -426,7 +426,7 @@ fn run_design(
             eprintln!("warning: {warning}");
         }
         println!(
-            "{}: {} iterations ({:?}), compliance {:.6} N·mm, volume fraction {:.4}{}",
+            "{}: {} iterations ({}), compliance {:.6} N·mm, volume fraction {:.4}{}",
             problem.name,
             outcome.iterations,
             outcome.termination,

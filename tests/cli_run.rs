@@ -11,8 +11,15 @@ fn run_writes_every_output_and_a_consistent_result() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("compliance"), "{stdout}");
-
+    // The stop reason in words, not a Rust name.
     let result = read_json(&out.join("result.json"));
+    let reason = match result["termination"].as_str().unwrap() {
+        "converged" => "(converged)",
+        _ => "(stopped at the iteration limit)",
+    };
+    assert!(stdout.contains(reason), "{stdout}");
+    assert!(!stdout.contains("MaxIterations") && !stdout.contains("Converged"));
+
     assert_eq!(result["elements"], serde_json::json!([12, 4, 4]));
     assert_eq!(result["dofs"], 3 * 13 * 5 * 5);
     assert_eq!(result["design"]["name"], "small");

@@ -55,6 +55,15 @@ pub enum TerminationReason {
     MaxIterations,
 }
 
+impl std::fmt::Display for TerminationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Converged => "converged",
+            Self::MaxIterations => "stopped at the iteration limit",
+        })
+    }
+}
+
 /// Seconds spent per stage over the whole run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Timings {

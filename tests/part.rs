@@ -122,6 +122,43 @@ fn inspect_finds_holes_and_rejects_non_stl_files() {
     assert!(stderr(&output).contains("junk.stl"), "{}", stderr(&output));
     let output = formwerk(&["inspect", "/nonexistent/part.stl"]);
     assert_eq!(output.status.code(), Some(1));
+
+    // A binary file cut short, one with data after its last facet, and one with a NaN vertex:
+    // each named for what it is (issue 16), never a bare end-of-file or a NaN volume.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let cases = [
+        (
+            "cut.stl",
+            bytes[..bytes.len() - 20].to_vec(),
+            "it is truncated",
+        ),
+        (
+            "long.stl",
+            [bytes.clone(), vec![0; 7]].concat(),
+            "data after the last facet",
+        ),
+        (
+            "nan.stl",
+            {
+                // The first vertex of the first facet: after the header, count and its normal.
+                bytes[96..100].copy_from_slice(&f32::NAN.to_le_bytes());
+                bytes.clone()
+            },
+            "not a finite number",
+        ),
+    ];
+    for (name, content, says) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        let output = formwerk(&["inspect", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(name) && message.contains(says),
+            "{name}: {message}"
+        );
+        assert!(output.stdout.is_empty(), "{name}: a report was printed");
+    }
 }
 
 #[test]

@@ -15,9 +15,29 @@ use stl_io::{Normal, Triangle, Vertex};
 use super::{TriangleMesh, cross, sub};
 
 /// Reads an STL file (binary or ASCII); vertices with identical coordinates are merged, so the
-/// indexed mesh shows the file's real connectivity.
+/// indexed mesh shows the file's real connectivity. A binary file shorter or longer than its
+/// triangle count says, and a vertex with a coordinate that is not finite, are errors
+/// ([`ErrorKind::InvalidData`]) that say so.
 pub fn read_stl<R: std::io::Read + std::io::Seek>(reader: &mut R) -> std::io::Result<TriangleMesh> {
-    let indexed = stl_io::read_stl(reader)?;
+    check_binary_length(reader)?;
+    let indexed = stl_io::read_stl(reader).map_err(|e| match e.kind() {
+        ErrorKind::UnexpectedEof => Error::new(
+            ErrorKind::InvalidData,
+            "the file ends in the middle of a facet: it is truncated",
+        ),
+        _ => e,
+    })?;
+    if let Some((i, v)) = (indexed.vertices.iter().enumerate())
+        .find(|(_, v)| ![v[0], v[1], v[2]].iter().all(|c| c.is_finite()))
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "vertex {i} has a coordinate that is not a finite number ({}, {}, {})",
+                v[0], v[1], v[2]
+            ),
+        ));
+    }
     let vertices = indexed
         .vertices
         .iter()
@@ -39,6 +59,46 @@ pub fn read_stl<R: std::io::Read + std::io::Seek>(reader: &mut R) -> std::io::Re
         vertices,
         triangles,
     })
+}
+
+/// A binary STL is an 84-byte header and count and 50 bytes per facet; one whose length differs
+/// is truncated or has trailing data, which the reader would otherwise report as a bare
+/// end-of-file. A file that starts with `solid` and does not fit the count is left to the ASCII
+/// reader. Leaves the reader at the start.
+fn check_binary_length<R: std::io::Read + std::io::Seek>(reader: &mut R) -> std::io::Result<()> {
+    use std::io::SeekFrom;
+    let length = reader.seek(SeekFrom::End(0))?;
+    reader.seek(SeekFrom::Start(0))?;
+    let mut head = [0u8; 84];
+    let complete = length >= 84 && reader.read_exact(&mut head).is_ok();
+    reader.seek(SeekFrom::Start(0))?;
+    if !complete {
+        return if length >= 5 {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("{length} bytes are too few for an STL file"),
+            ))
+        };
+    }
+    let count = u64::from(u32::from_le_bytes([head[80], head[81], head[82], head[83]]));
+    let expected = 84 + 50 * count;
+    if length == expected || head.starts_with(b"solid") {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidData,
+        if length < expected {
+            format!(
+                "the binary header counts {count} facets ({expected} bytes) but the file has {length} bytes: it is truncated"
+            )
+        } else {
+            format!(
+                "the binary header counts {count} facets ({expected} bytes) but the file has {length} bytes: there is data after the last facet"
+            )
+        },
+    ))
 }
 
 /// Writes `mesh` as binary STL in millimetres.

@@ -21,19 +21,26 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(cli::Failure::Input(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-        Err(cli::Failure::Internal(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-        Err(cli::Failure::Interrupted(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(130)
+    let (e, code) = match cli::run(args) {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(cli::Failure::Input(e)) => (e, 1),
+        Err(cli::Failure::Interrupted(e)) => (e, 130),
+        Err(cli::Failure::Internal(e)) => (e, 2),
+    };
+    eprintln!("error: {}", said_once(&e));
+    ExitCode::from(code)
+}
+
+/// The error and its causes joined by `: `, each said once: a message that already quotes its
+/// cause (as `cannot write: {source}` does) is not followed by it again.
+fn said_once(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
         }
     }
+    message
 }

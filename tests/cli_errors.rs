@@ -353,3 +353,62 @@ fn bad_bench_arguments() {
         );
     }
 }
+
+#[test]
+fn loads_beyond_any_printed_part_are_refused_before_the_solve_overflows() {
+    // See: issue 16. A force of 1e308 N used to overflow the first solve into NaN (exit 2, the
+    // same message three times, no key named).
+    rejects(
+        &edit(
+            "force_n = [0.0, -10.0, 0.0]",
+            "force_n = [0.0, -1e308, 0.0]",
+        ),
+        "load_cases[0].loads[0].force_n",
+        "1e308 N is more than 1e12 N",
+    );
+    rejects(
+        &edit("force_n = [0.0, -10.0, 0.0]", "pressure_mpa = 1e9"),
+        "load_cases[0].loads[0].pressure_mpa",
+        "more than 1e6 MPa",
+    );
+    rejects(
+        &edit(
+            "force_n = [0.0, -10.0, 0.0]",
+            "torque_nmm = -1e20\naxis = [1.0, 0.0, 0.0]",
+        ),
+        "load_cases[0].loads[0].torque_nmm",
+        "more than 1e15 N·mm",
+    );
+    let heavy = format!(
+        "{}\n[[load_cases.loads]]\ngravity_m_s2 = [0.0, 0.0, -1e300]\n",
+        SMALL_DESIGN.split("[optimization]").next().unwrap()
+    ) + "[optimization]"
+        + SMALL_DESIGN.split("[optimization]").nth(1).unwrap();
+    rejects(
+        &heavy,
+        "load_cases[0].loads[1].gravity_m_s2",
+        "more than 1e6 m/s²",
+    );
+}
+
+#[test]
+fn an_error_and_its_cause_are_said_once() {
+    // The output folder cannot be made: the OS error is quoted in the message, not repeated.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_design(dir.path(), "d.toml", SMALL_DESIGN);
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let out = blocker.join("out");
+    let output = formwerk(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-slicer",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("cannot write"), "{message}");
+    let cause = "Not a directory";
+    assert_eq!(message.matches(cause).count(), 1, "{message}");
+}

@@ -116,6 +116,24 @@ pub(super) fn load_cases(
     Ok(cases)
 }
 
+/// Largest loads accepted. Far beyond any printed part (10¹² N is a hundred million tonnes), and
+/// far inside double precision: compliance grows with the square of the load, so a force of
+/// 10³⁰⁸ N overflows to infinity in the first solve.
+const MAX_FORCE_N: f64 = 1e12;
+/// See [`MAX_FORCE_N`]: a terapascal, a thousand times the strongest steel.
+const MAX_PRESSURE_MPA: f64 = 1e6;
+/// See [`MAX_FORCE_N`].
+const MAX_TORQUE_NMM: f64 = 1e15;
+/// See [`MAX_FORCE_N`]: 100,000 g.
+const MAX_ACCELERATION_M_S2: f64 = 1e6;
+
+/// The message for a load of `magnitude` above `limit` (in `unit`).
+fn beyond(magnitude: f64, limit: f64, unit: &str) -> String {
+    format!(
+        "{magnitude:e} {unit} is more than {limit:e} {unit}, beyond any printed part and near where the solve would overflow double precision"
+    )
+}
+
 /// Checks that exactly one load kind is given and fills `forces` for it.
 fn nodal_forces(
     load: &LoadSpec,
@@ -147,6 +165,10 @@ fn nodal_forces(
                 format!("{force:?} must be a finite, non-zero force in N"),
             ));
         }
+        let magnitude = force.iter().fold(0.0, |m: f64, &f| m.hypot(f));
+        if magnitude > MAX_FORCE_N {
+            return Err((".force_n".into(), beyond(magnitude, MAX_FORCE_N, "N")));
+        }
         for &n in nodes {
             for axis in 0..3 {
                 forces[3 * n + axis] += force[axis] / nodes.len() as f64;
@@ -159,12 +181,24 @@ fn nodal_forces(
                 format!("{pressure} must be a finite, non-zero pressure in MPa"),
             ));
         }
+        if pressure.abs() > MAX_PRESSURE_MPA {
+            return Err((
+                ".pressure_mpa".into(),
+                beyond(pressure.abs(), MAX_PRESSURE_MPA, "MPa"),
+            ));
+        }
         pressure_forces(pressure, nodes, grid, forces).map_err(|m| (".region".into(), m))?;
     } else if let Some(torque) = load.torque_nmm {
         if !(torque.is_finite() && torque != 0.0) {
             return Err((
                 ".torque_nmm".into(),
                 format!("{torque} must be a finite, non-zero torque in N·mm"),
+            ));
+        }
+        if torque.abs() > MAX_TORQUE_NMM {
+            return Err((
+                ".torque_nmm".into(),
+                beyond(torque.abs(), MAX_TORQUE_NMM, "N·mm"),
             ));
         }
         let axis = load.axis.ok_or_else(|| {
@@ -311,6 +345,13 @@ fn self_weight(load: &LoadSpec, g: [f64; 3], context: &LoadContext) -> Result<[f
         return Err((
             ".gravity_m_s2".into(),
             format!("{g:?} must be a finite, non-zero acceleration in m/s²"),
+        ));
+    }
+    let magnitude = g.iter().fold(0.0, |m: f64, &v| m.hypot(v));
+    if magnitude > MAX_ACCELERATION_M_S2 {
+        return Err((
+            ".gravity_m_s2".into(),
+            beyond(magnitude, MAX_ACCELERATION_M_S2, "m/s²"),
         ));
     }
     let Some(density) = context.material.density_g_cm3 else {

@@ -192,6 +192,9 @@ pub enum BenchError {
 /// The content of `bench.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
+    /// Layout version of the file ([`crate::output::SCHEMA_VERSION`]).
+    #[serde(default = "crate::output::schema_version")]
+    pub schema_version: u32,
     /// Version of formwerk.
     pub formwerk_version: String,
     /// Design iterations per case.

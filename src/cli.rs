@@ -529,6 +529,7 @@ fn bench(
         cases.push(case);
     }
     let report = BenchReport {
+        schema_version: formwerk::output::SCHEMA_VERSION,
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         iterations,
         stream_triad_gb_s: stream,
@@ -598,6 +599,7 @@ fn inspect(
     };
     if json {
         let mut value = serde_json::to_value(&report).map_err(|e| Failure::Internal(e.into()))?;
+        value["schema_version"] = formwerk::output::SCHEMA_VERSION.into();
         if let Some(p) = &printable {
             value["printability"] =
                 serde_json::to_value(p).map_err(|e| Failure::Internal(e.into()))?;

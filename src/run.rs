@@ -261,6 +261,7 @@ pub fn run_problem_with(
         ));
     }
     let mut result = RunResult {
+        schema_version: crate::output::SCHEMA_VERSION,
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design: design.clone(),
         elements: grid.elements,
@@ -356,6 +357,8 @@ fn write_result(out_dir: &Path, result: &RunResult) -> Result<(), RunError> {
 /// The content of `analysis.json`, written by `formwerk analyze`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AnalysisResult {
+    /// Layout version of the file ([`crate::output::SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// Version of formwerk that produced the file.
     pub formwerk_version: String,
     /// The design file analysed.
@@ -404,6 +407,7 @@ pub fn analyze_density(
     let (compliance, displacements) = crate::analysis::solve_design(problem, &density)?;
     let analysis = analyse_design(problem, &density, &displacements, &compliance);
     let result = AnalysisResult {
+        schema_version: crate::output::SCHEMA_VERSION,
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design_file: design_path.to_path_buf(),
         density_file: density_path.to_path_buf(),

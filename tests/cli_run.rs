@@ -219,3 +219,22 @@ fn help_shows_an_example() {
         assert!(text.contains(flag), "{flag} missing from run --help");
     }
 }
+
+#[test]
+fn every_json_output_states_its_schema_version() {
+    let (_dir, out, output) = run_design(SMALL_DESIGN, &["--max-iterations", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(read_json(&out.join("result.json"))["schema_version"], 1);
+    let inspected = formwerk(&["inspect", out.join("part.stl").to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    let design = write_design(&out, "design.toml", SMALL_DESIGN);
+    let analysed = formwerk(&[
+        "analyze",
+        design.to_str().unwrap(),
+        "--density",
+        out.join("density.vti").to_str().unwrap(),
+    ]);
+    assert_eq!(analysed.status.code(), Some(0), "{}", stderr(&analysed));
+    assert_eq!(read_json(&out.join("analysis.json"))["schema_version"], 1);
+}

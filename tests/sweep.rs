@@ -223,6 +223,9 @@ fn local_sweep_equals_single_runs_and_a_collected_plan() {
 
     // One folder per id with the outputs of `formwerk run`; rows and columns of the summary.
     let rows = summary_rows(&local);
+    for file in ["summary.json", "variants.json"] {
+        assert_eq!(read_json(&local.join(file))["schema_version"], 1, "{file}");
+    }
     assert_eq!(rows.len(), 4);
     for row in &rows {
         let id = row["id"].as_str().unwrap();

@@ -109,6 +109,8 @@ pub struct ElementCounts {
 /// The content of `result.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunResult {
+    /// Layout version of the file ([`crate::output::SCHEMA_VERSION`]).
+    pub schema_version: u32,
     /// Version of formwerk that produced the file.
     pub formwerk_version: String,
     /// The design as used, with every default filled in.

@@ -24,6 +24,9 @@ use crate::output::atomic::write_atomically;
 /// The index of a sweep folder, `variants.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepIndex {
+    /// Layout version of the file ([`crate::output::SCHEMA_VERSION`]).
+    #[serde(default = "crate::output::schema_version")]
+    pub schema_version: u32,
     /// Version of formwerk that wrote it.
     pub formwerk_version: String,
     /// The sweep's design file, absolute.
@@ -63,6 +66,7 @@ impl SweepIndex {
     pub fn new(sweep: &Sweep) -> Self {
         let design_file = std::path::absolute(&sweep.file).unwrap_or_else(|_| sweep.file.clone());
         Self {
+            schema_version: crate::output::SCHEMA_VERSION,
             formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
             design_file,
             name: sweep.name.clone(),

@@ -333,6 +333,7 @@ impl Summary {
             .map(|r| OrderedRow(columns.iter().cloned().zip(self.cells(r)).collect()))
             .collect();
         let json = serde_json::json!({
+            "schema_version": crate::output::SCHEMA_VERSION,
             "formwerk_version": env!("CARGO_PKG_VERSION"),
             "design_file": self.index.design_file,
             "name": self.index.name,

@@ -186,39 +186,8 @@ pub fn layer_support(
         if k > 0 {
             let n = grid.n[0];
             let new = |p: usize| layer[p] && !below[p];
-            // Pixels beyond the allowed step of the layer below: what the slicer's rule flags.
-            let flagged: Vec<bool> = (0..layer.len())
-                .into_par_iter()
-                .map(|p| {
-                    let (i, j) = (p % n, p / n);
-                    new(p)
-                        && !below_cut
-                            .within([grid.centre(0, i), grid.centre(1, j)], allowed_step_mm)
-                })
-                .collect();
-            let strict = flagged.iter().filter(|&&f| f).count() as u64;
-            // The outline decides whether a layer overhangs at all: its farthest points from
-            // the layer below lie on it, and a strip narrower than a pixel may hold no centre.
-            // A point more than the step (over two pixels) from the lower cut lies on the
-            // side of it that its pixel lies on, so the raster says whether it is over the part.
-            let mut flagged = flagged;
-            let (grid, below, below_cut) = (&grid, &below, &below_cut);
-            let outline: Vec<usize> = segments
-                .par_iter()
-                .flat_map_iter(|&[a, b]| {
-                    let length = (b[0] - a[0]).hypot(b[1] - a[1]);
-                    let steps = (2.0 * length / pixel_mm).ceil().max(1.0) as usize;
-                    (0..=steps).filter_map(move |s| {
-                        let t = s as f64 / steps as f64;
-                        let q = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
-                        let p = grid.pixel_of(q);
-                        (!below[p] && !below_cut.within(q, allowed_step_mm)).then_some(p)
-                    })
-                })
-                .collect();
-            for p in outline {
-                flagged[p] = true;
-            }
+            let (flagged, strict) =
+                grid.overhang(&layer, &below, &below_cut, &segments, allowed_step_mm);
             // Supported: the new pixels within one contact width of a flagged one.
             let count: Vec<(u64, u64)> = if !flagged.contains(&true) {
                 Vec::new()
@@ -306,7 +275,6 @@ impl PixelGrid {
     /// The pixels whose centres lie inside the closed loops `segments` (even-odd rule).
     fn fill(&self, segments: &[[[f64; 2]; 2]]) -> Vec<bool> {
         let [nx, ny] = self.n;
-        let centre = |k: usize, i: usize| self.origin[k] + (i as f64 + 0.5) * self.pixel_mm;
         // Each segment's crossings of the rows of pixel centres, by row.
         let mut crossings: Vec<Vec<f64>> = vec![Vec::new(); ny];
         for &[a, b] in segments {
@@ -315,8 +283,8 @@ impl PixelGrid {
                 .ceil()
                 .max(0.0) as usize;
             let mut j = first;
-            while j < ny && centre(1, j) < b[1] {
-                let y = centre(1, j);
+            while j < ny && self.centre(1, j) < b[1] {
+                let y = self.centre(1, j);
                 if y >= a[1] {
                     let s = (y - a[1]) / (b[1] - a[1]);
                     crossings[j].push(a[0] + s * (b[0] - a[0]));
@@ -340,6 +308,48 @@ impl PixelGrid {
                 }
             });
         inside
+    }
+
+    /// The pixels of `layer` that overhang `below` (whose cut is `below_cut`) by more than
+    /// `step`, and how many of them do at their centres (the sampled overhang area). The outline
+    /// (`segments`) is sampled too: its farthest points from the layer below lie on it, and a
+    /// strip narrower than a pixel may hold no centre. A point more than the step (over two
+    /// pixels) from the lower cut lies on the side of it that its pixel lies on, so the raster
+    /// says whether it is over the part.
+    fn overhang(
+        &self,
+        layer: &[bool],
+        below: &[bool],
+        below_cut: &SegmentIndex,
+        segments: &[[[f64; 2]; 2]],
+        step: f64,
+    ) -> (Vec<bool>, u64) {
+        let n = self.n[0];
+        let mut flagged: Vec<bool> = (0..layer.len())
+            .into_par_iter()
+            .map(|p| {
+                let centre = [self.centre(0, p % n), self.centre(1, p / n)];
+                layer[p] && !below[p] && !below_cut.within(centre, step)
+            })
+            .collect();
+        let at_centres = flagged.iter().filter(|&&f| f).count() as u64;
+        let outline: Vec<usize> = segments
+            .par_iter()
+            .flat_map_iter(|&[a, b]| {
+                let length = (b[0] - a[0]).hypot(b[1] - a[1]);
+                let steps = (2.0 * length / self.pixel_mm).ceil().max(1.0) as usize;
+                (0..=steps).filter_map(move |s| {
+                    let t = s as f64 / steps as f64;
+                    let q = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+                    let p = self.pixel_of(q);
+                    (!below[p] && !below_cut.within(q, step)).then_some(p)
+                })
+            })
+            .collect();
+        for p in outline {
+            flagged[p] = true;
+        }
+        (flagged, at_centres)
     }
 
     /// Whether a pixel of `layer` lies at one of the offsets `disk` from pixel `(i, j)`.

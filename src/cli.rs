@@ -15,9 +15,10 @@ use formwerk::mesh::check_mesh;
 use formwerk::mesh::layers::layer_support;
 use formwerk::mesh::printability::printability;
 use formwerk::mesh::stl::read_stl;
+use formwerk::optimize::OptimizeError;
 use formwerk::optimize::{IterationRecord, Observer, Silent};
 use formwerk::output::atomic::write_atomically;
-use formwerk::run::{analyze_density, load_problem, run_problem_with};
+use formwerk::run::{RunError, analyze_density, load_problem, run_problem_with};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -65,6 +66,22 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         slicer: SlicerArgs,
+        /// Go on from the checkpoint in the output folder (kept by a run that was stopped or
+        /// killed); without one, start from iteration 0.
+        #[arg(long)]
+        resume: bool,
+        /// With --resume: go on even if the design file or formwerk changed since the checkpoint
+        /// (the result is then not the uninterrupted run's).
+        #[arg(long, requires = "resume")]
+        force: bool,
+        /// How often to keep the loop's state in <out>/checkpoint.bin: seconds (`90s`), minutes
+        /// (`5m`), iterations (`10`) or `never`.
+        #[arg(long, default_value = "60s", value_name = "INTERVAL")]
+        checkpoint_every: formwerk::resume::CheckpointInterval,
+        /// The memory the run may use, e.g. `8G` (default: what this machine has available);
+        /// a design that needs more is refused before anything is allocated.
+        #[arg(long, value_name = "SIZE", value_parser = formwerk::memory::parse_bytes)]
+        max_memory: Option<u64>,
     },
     /// Run every variant of a design file's [sweep] here (or write a cluster plan with --plan),
     /// then summary.csv, summary.json and pareto.svg.
@@ -109,6 +126,9 @@ enum Command {
     Check {
         /// The design file (TOML).
         design: PathBuf,
+        /// The memory a run may use, e.g. `8G` (default: what this machine has available).
+        #[arg(long, value_name = "SIZE", value_parser = formwerk::memory::parse_bytes)]
+        max_memory: Option<u64>,
     },
     /// Time the fixed cantilever benchmark at several sizes; print a table and write JSON.
     #[command(
@@ -247,7 +267,7 @@ pub enum Failure {
     Input(anyhow::Error),
     /// Internal failure (exit code 2).
     Internal(anyhow::Error),
-    /// Stopped by Ctrl-C (exit code 130, as a shell reports SIGINT).
+    /// Stopped by Ctrl-C or SIGTERM (exit code 130 or 143, as a shell reports the signal).
     Interrupted(anyhow::Error),
 }
 
@@ -261,11 +281,25 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             max_iterations,
             quiet,
             slicer,
+            resume,
+            force,
+            checkpoint_every,
+            max_memory,
         } => {
             let slicer = slicer.pick()?;
-            in_pool(threads, || {
-                run_design(&design, out, max_iterations, quiet, slicer)
-            })
+            let options = RunChoices {
+                max_iterations,
+                quiet,
+                slicer,
+                resume: if resume {
+                    formwerk::resume::Resume::Yes { force }
+                } else {
+                    formwerk::resume::Resume::No
+                },
+                checkpoint: checkpoint_every,
+                max_memory,
+            };
+            in_pool(threads, || run_design(&design, out, options))
         }
         Command::Sweep {
             design,
@@ -287,7 +321,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             slicer: slicer.pick()?,
         }),
         Command::Collect { dir, quiet } => crate::cli_sweep::collect_dir(&dir, quiet),
-        Command::Check { design } => check_design(&design),
+        Command::Check { design, max_memory } => check_design(&design, max_memory),
         Command::Analyze {
             design,
             density,
@@ -391,33 +425,66 @@ fn in_pool(
         .install(work)
 }
 
-fn run_design(
-    path: &Path,
-    out: Option<PathBuf>,
+/// `formwerk run`'s choices besides the design and the folder.
+struct RunChoices {
     max_iterations: Option<usize>,
     quiet: bool,
-    (slicer, no_slicer_note): (Option<formwerk::slicer::Slicer>, Option<String>),
-) -> Result<(), Failure> {
+    slicer: (Option<formwerk::slicer::Slicer>, Option<String>),
+    resume: formwerk::resume::Resume,
+    checkpoint: formwerk::resume::CheckpointInterval,
+    max_memory: Option<u64>,
+}
+
+fn run_design(path: &Path, out: Option<PathBuf>, choices: RunChoices) -> Result<(), Failure> {
+    let RunChoices {
+        max_iterations,
+        quiet,
+        slicer: (slicer, no_slicer_note),
+        resume,
+        checkpoint,
+        max_memory,
+    } = choices;
     let input = |e: formwerk::DesignError| Failure::Input(e.into());
     let mut design = formwerk::Design::load(path).map_err(input)?;
     if let Some(n) = max_iterations {
         design.optimization.max_iterations = n;
     }
-    let problem = design.to_problem(path).map_err(input)?;
+    let limit = formwerk::memory::MemoryLimit::current(max_memory);
+    let problem = design
+        .to_problem_within(path, limit.as_ref())
+        .map_err(input)?;
     let out_dir = out.unwrap_or_else(|| Path::new("runs").join(&problem.name));
-    let mut progress: Box<dyn Observer> = if quiet {
+    let mut progress = UntilSignal(if quiet {
         Box::new(Silent)
     } else {
         Box::new(Progress::new())
+    });
+    crate::interrupt::listen(
+        "interrupted: stopping before the next iteration and keeping the checkpoint (again to abort now)",
+        quiet,
+    )
+    .map_err(Failure::Internal)?;
+    let options = formwerk::run::RunOptions {
+        slicer,
+        checkpoint,
+        resume,
     };
-    let options = formwerk::run::RunOptions { slicer };
-    let report = run_problem_with(&design, &problem, &out_dir, progress.as_mut(), &options)
-        .map_err(|e| {
-            if e.is_input_error() {
-                Failure::Input(e.into())
-            } else {
-                Failure::Internal(e.into())
+    let report = run_problem_with(&design, &problem, &out_dir, &mut progress, &options)
+        .map_err(|e| match e {
+            RunError::Optimize(OptimizeError::Cancelled { iteration }) => {
+                let kept = if iteration > 1 {
+                    format!(
+                        "{} keeps the {} iterations done; add --resume to the same command to go on",
+                        out_dir.join(formwerk::resume::CHECKPOINT_FILE).display(),
+                        iteration - 1
+                    )
+                } else {
+                    "no iteration was done".to_string()
+                };
+                Failure::Interrupted(anyhow::anyhow!("interrupted: {kept}"))
             }
+            e if e.is_input_error() => Failure::Input(e.into()),
+            e => Failure::Internal(e.into()),
         })?;
     drop(progress);
     if !quiet {
@@ -448,6 +515,9 @@ fn run_design(
             (Some(slicer), _) => println!("{}", slicer_line(slicer)),
             (None, Some(note)) => println!("note: {note}"),
             (None, None) => {}
+        }
+        if let Some(done) = report.resumed_after {
+            println!("went on from the checkpoint after iteration {done}");
         }
         println!("results in {}", report.out_dir.display());
     }
@@ -726,11 +796,16 @@ fn not_solid(path: &Path, report: &formwerk::mesh::MeshReport) -> Result<(), Fai
     )))
 }
 
-fn check_design(path: &Path) -> Result<(), Failure> {
+fn check_design(path: &Path, max_memory: Option<u64>) -> Result<(), Failure> {
     if std::fs::read_to_string(path).is_ok_and(|text| formwerk::sweep::spec::has_sweep(&text)) {
         return crate::cli_sweep::check_sweep(path);
     }
-    let (_, problem) = load_problem(path).map_err(|e| Failure::Input(e.into()))?;
+    let input = |e: formwerk::DesignError| Failure::Input(e.into());
+    let design = formwerk::Design::load(path).map_err(input)?;
+    let limit = formwerk::memory::MemoryLimit::current(max_memory);
+    let needed_bytes =
+        formwerk::memory::check_fits(&design, path, limit.as_ref()).map_err(input)?;
+    let problem = design.to_problem_within(path, None).map_err(input)?;
     let grid = problem.grid;
     let fixed = problem.fixed_dofs.iter().filter(|&&f| f).count();
     let ke = ElementStiffness::new(problem.material.poisson_ratio);
@@ -762,8 +837,13 @@ fn check_design(path: &Path) -> Result<(), Failure> {
         solver.tolerance()
     );
     println!(
-        "  estimated memory:   {:.1} MiB",
-        solver.memory_bytes(problem.load_cases.len()) as f64 / (1024.0 * 1024.0)
+        "  estimated memory:   {:.1} MiB{}",
+        needed_bytes / (1024.0 * 1024.0),
+        limit.map_or(String::new(), |l| format!(
+            " (of {:.1} GiB {})",
+            l.bytes as f64 / (1024.0 * 1024.0 * 1024.0),
+            l.source
+        ))
     );
     let design_elements = problem.design_element_count();
     println!(
@@ -932,6 +1012,19 @@ fn printers(json: bool) -> Result<(), Failure> {
 }
 
 /// Progress: a bar on a terminal, a plain line every few seconds otherwise.
+/// Passes the iterations on, and asks the loop to stop once Ctrl-C or SIGTERM came.
+struct UntilSignal(Box<dyn Observer>);
+
+impl Observer for UntilSignal {
+    fn observe(&mut self, record: &IterationRecord, max_iterations: usize) {
+        self.0.observe(record, max_iterations);
+    }
+
+    fn cancelled(&self) -> bool {
+        crate::interrupt::requested()
+    }
+}
+
 struct Progress {
     bar: Option<ProgressBar>,
     last_line: Option<Instant>,

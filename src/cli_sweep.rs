@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -17,9 +17,6 @@ use formwerk::sweep::summary::{Status, Summary, collect};
 use formwerk::sweep::{Sweep, SweepError, Variant};
 
 use crate::cli::Failure;
-
-/// Set by Ctrl-C: running variants stop at their next iteration, no new one starts.
-static CANCEL: AtomicBool = AtomicBool::new(false);
 
 /// Options of `formwerk sweep`.
 pub struct SweepArgs {
@@ -98,20 +95,10 @@ pub fn sweep(args: SweepArgs) -> Result<(), Failure> {
             params.threads_per_job
         );
     }
-    // The handler runs on its own thread (not in signal context), so printing is safe. A second
-    // Ctrl-C gives up on a clean stop.
-    let quiet = args.quiet;
-    ctrlc::set_handler(move || {
-        if CANCEL.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        if !quiet {
-            eprintln!(
-                "interrupted: stopping the running variants at their next iteration (Ctrl-C again to abort now)"
-            );
-        }
-    })
-    .context("cannot install the Ctrl-C handler")
+    crate::interrupt::listen(
+        "interrupted: stopping the running variants at their next iteration, keeping their checkpoints (again to abort now)",
+        args.quiet,
+    )
     .map_err(Failure::Internal)?;
 
     let monitor = SweepProgress::new(sweep.variants.len(), args.quiet);
@@ -119,9 +106,20 @@ pub fn sweep(args: SweepArgs) -> Result<(), Failure> {
     if let (Some(note), false) = (no_slicer_note, args.quiet) {
         eprintln!("note: {note}");
     }
-    let options = formwerk::run::RunOptions { slicer };
-    let outcomes =
-        run_local(&sweep, &dir, params, &monitor, &CANCEL, &options).map_err(sweep_error)?;
+    let options = formwerk::run::RunOptions {
+        slicer,
+        resume: formwerk::resume::Resume::IfUnchanged,
+        ..Default::default()
+    };
+    let outcomes = run_local(
+        &sweep,
+        &dir,
+        params,
+        &monitor,
+        &crate::interrupt::STOP,
+        &options,
+    )
+    .map_err(sweep_error)?;
     drop(monitor);
     let summary = collect(&dir).map_err(sweep_error)?;
     summary.write(&dir).map_err(sweep_error)?;
@@ -138,9 +136,9 @@ pub fn sweep(args: SweepArgs) -> Result<(), Failure> {
         );
         print_summary(&summary, &dir);
     }
-    if CANCEL.load(Ordering::SeqCst) {
+    if crate::interrupt::requested() {
         return Err(Failure::Interrupted(anyhow::anyhow!(
-            "interrupted: {} variants finished; rerun the same command to run the rest",
+            "interrupted: {} variants finished; rerun the same command to run the rest (stopped variants go on from their checkpoints)",
             finished + skipped
         )));
     }

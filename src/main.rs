@@ -1,8 +1,9 @@
 //! The `formwerk` binary: parses arguments, runs the command, maps failures to exit codes
-//! (0 success, 1 bad input, 2 internal failure, 130 interrupted).
+//! (0 success, 1 bad input, 2 internal failure, 130 interrupted by Ctrl-C, 143 by SIGTERM).
 
 mod cli;
 mod cli_sweep;
+mod interrupt;
 
 use std::process::ExitCode;
 
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
     let (e, code) = match cli::run(args) {
         Ok(()) => return ExitCode::SUCCESS,
         Err(cli::Failure::Input(e)) => (e, 1),
-        Err(cli::Failure::Interrupted(e)) => (e, 130),
+        Err(cli::Failure::Interrupted(e)) => (e, interrupt::exit_code()),
         Err(cli::Failure::Internal(e)) => (e, 2),
     };
     eprintln!("error: {}", said_once(&e));

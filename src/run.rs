@@ -14,7 +14,7 @@ use crate::mesh::layers::layer_support;
 use crate::mesh::printability::{self, DEFAULT_OVERHANG_ANGLE_DEG};
 use crate::mesh::three_mf::write_3mf;
 use crate::mesh::{MeshReport, make_part, stl::write_binary_stl};
-use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optimize};
+use crate::optimize::{Observer, OptimizeError, Outcome, TerminationReason, optimize_from};
 use crate::output::atomic::write_atomically;
 use crate::output::plot::write_convergence_svg;
 use crate::output::preview::{PreviewParams, write_preview_png};
@@ -23,6 +23,10 @@ use crate::output::vtk::{Field, write_vti_fields};
 use crate::printer::BuildDirection;
 use crate::printer::PrinterProfile;
 use crate::problem::{ElementRole, Problem};
+use crate::resume::{
+    CHECKPOINT_FILE, CheckpointInterval, Checkpointing, FolderLock, Resume, ResumeError,
+    load_checkpoint, remove_checkpoint,
+};
 use crate::slicer::{Slicer, SlicerReport};
 
 /// Why a run failed.
@@ -62,6 +66,9 @@ pub enum RunError {
         /// The failed inspection.
         report: Box<MeshReport>,
     },
+    /// The run cannot go on from its checkpoint, or its folder is taken by another run.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     /// The exported surface passes through itself, so it bounds no solid.
     #[error(
         "the part's surface passes through itself ({} intersecting triangle pairs, the first near {}); density.vti and result.json were written, the mesh was not. Fewer smoothing iterations (`output.smoothing_iterations`), a larger `output.max_triangles` or a finer grid usually avoid it",
@@ -86,7 +93,16 @@ fn first_location_mm(report: &MeshReport) -> String {
 impl RunError {
     /// Whether the error is the user's input (exit code 1) rather than an internal failure (2).
     pub fn is_input_error(&self) -> bool {
-        matches!(self, Self::Design(_) | Self::Density { .. })
+        matches!(
+            self,
+            Self::Design(_)
+                | Self::Density { .. }
+                | Self::Resume(
+                    ResumeError::Changed { .. }
+                        | ResumeError::Busy { .. }
+                        | ResumeError::Unreadable { .. }
+                )
+        )
     }
 }
 
@@ -105,6 +121,8 @@ pub struct RunReport {
     pub slicer: Option<SlicerReport>,
     /// Warnings also recorded in `result.json`.
     pub warnings: Vec<String>,
+    /// The iterations done before this run went on from a checkpoint, if it did.
+    pub resumed_after: Option<usize>,
 }
 
 /// A part whose thinnest wall is below this share of `min_member_mm` gets a warning; the
@@ -124,6 +142,10 @@ pub struct RunOptions {
     /// The slicer that judges the exported part (its figures go into `result.json`'s
     /// `slicer` section); `None`: no slicing.
     pub slicer: Option<Slicer>,
+    /// How often the loop's state is kept in the folder's `checkpoint.bin`.
+    pub checkpoint: CheckpointInterval,
+    /// Whether to go on from that checkpoint.
+    pub resume: Resume,
 }
 
 /// Optimizes `problem` (from `design`) and writes `density.vti`, `convergence.svg`,
@@ -150,9 +172,11 @@ pub fn slicing_profile(problem: &Problem) -> PrinterProfile {
     })
 }
 
-/// [`run_problem`] with `options`: after the part is written, the slicer (if any) judges it
-/// and `result.json` is written again with its figures; a slicer that fails leaves a warning
-/// there and every other output as it was.
+/// [`run_problem`] with `options`: the folder is locked against other runs; the loop keeps its
+/// state in `checkpoint.bin` and goes on from it as `options` ask ([`crate::resume`]); after the
+/// part is written, the slicer (if any) judges it and `result.json` is written again with its
+/// figures (a slicer that fails leaves a warning there and every other output as it was). The
+/// checkpoint is removed once the outputs are written, or their making failed.
 pub fn run_problem_with(
     design: &Design,
     problem: &Problem,
@@ -161,7 +185,46 @@ pub fn run_problem_with(
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
-    let outcome = optimize(problem, observer)?;
+    let _lock = FolderLock::take(out_dir)?;
+    let start = match options.resume {
+        Resume::No => {
+            remove_checkpoint(out_dir).map_err(output_error(&out_dir.join(CHECKPOINT_FILE)))?;
+            None
+        }
+        Resume::Yes { force } => load_checkpoint(out_dir, design, force)?,
+        Resume::IfUnchanged => match load_checkpoint(out_dir, design, false) {
+            Ok(state) => state,
+            Err(ResumeError::Changed { .. } | ResumeError::Unreadable { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let resumed_after = start.as_ref().map(|s| s.header.iterations_done);
+    let mut checkpointing = Checkpointing {
+        inner: observer,
+        path: out_dir.join(CHECKPOINT_FILE),
+        design,
+        identity: None,
+        interval: options.checkpoint,
+        last: std::time::Instant::now(),
+    };
+    let outcome = optimize_from(problem, &mut checkpointing, start)?;
+    let report = write_outputs(design, problem, out_dir, outcome, options);
+    remove_checkpoint(out_dir).map_err(output_error(&out_dir.join(CHECKPOINT_FILE)))?;
+    report.map(|report| RunReport {
+        resumed_after,
+        ..report
+    })
+}
+
+/// Everything after the loop: analysis, density field, convergence plot, `result.json`, the
+/// part and its checks, the preview and the slicer's verdict.
+fn write_outputs(
+    design: &Design,
+    problem: &Problem,
+    out_dir: &Path,
+    outcome: Outcome,
+    options: &RunOptions,
+) -> Result<RunReport, RunError> {
     let grid = problem.grid;
     let analysis = analyse_design(
         problem,
@@ -342,6 +405,7 @@ pub fn run_problem_with(
         analysis,
         slicer: result.slicer,
         warnings,
+        resumed_after: None,
     })
 }
 

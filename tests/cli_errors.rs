@@ -412,3 +412,80 @@ fn an_error_and_its_cause_are_said_once() {
     let cause = "Not a directory";
     assert_eq!(message.matches(cause).count(), 1, "{message}");
 }
+
+/// The memory guard (issue 16): a design whose run cannot fit is refused at once, naming what
+/// it needs, what there is and how to get there, before anything of its grid's size exists.
+#[test]
+fn a_billion_elements_are_refused_in_under_a_second_without_allocating() {
+    let huge = edit(
+        "size_mm = [12.0, 4.0, 4.0]",
+        "size_mm = [1000.0, 1000.0, 1000.0]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_design(dir.path(), "huge.toml", &huge);
+    let out_dir = dir.path().join("out");
+    for args in [
+        vec!["check", path.to_str().unwrap()],
+        vec![
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    ] {
+        let start = std::time::Instant::now();
+        let output = formwerk(&args);
+        let seconds = start.elapsed().as_secs_f64();
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert!(seconds < 1.0, "{seconds} s");
+        for part in [
+            "huge.toml",
+            "[1000, 1000, 1000] = 1000000000 elements",
+            "GiB available on this machine",
+            "domain.element_size_mm",
+            "optimization.symmetry",
+        ] {
+            assert!(message.contains(part), "no `{part}` in: {message}");
+        }
+        assert_eq!(
+            message.matches("the run needs about").count(),
+            1,
+            "{message}"
+        );
+    }
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn max_memory_bounds_a_run_and_check_reports_both_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_design(dir.path(), "small.toml", SMALL_DESIGN);
+    let out_dir = dir.path().join("out");
+    let output = formwerk(&[
+        "run",
+        path.to_str().unwrap(),
+        "--max-memory",
+        "100K",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("MiB given by --max-memory"), "{message}");
+    assert!(!out_dir.exists());
+    let output = formwerk(&["check", path.to_str().unwrap(), "--max-memory", "2G"]);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        said.contains("MiB (of 2.0 GiB given by --max-memory)"),
+        "{said}"
+    );
+    let output = formwerk(&["check", path.to_str().unwrap(), "--max-memory", "lots"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is not a size"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -10,6 +10,7 @@
 //! - `part`: mesh files, `result.json` mesh section, preview, `inspect`, `[output]` (issue 4).
 //! - `optimizers`: MMA against OC, minimum mass, mass targets, `materials` (issue 5).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
+//! - `resume`: runs killed at any moment resume to the same bits; SIGTERM; changed designs; folder locks (issue 16).
 //! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
 //! - `solids`: every example and 50 random designs export parts that never intersect themselves; gmsh tet-meshes them; `inspect` names a self-intersection (issue 20).
 //! - `slurm`: a planned sweep as a job array on a real Slurm cluster, collected (issue 7).
@@ -30,6 +31,7 @@ mod optimizers;
 mod part;
 mod printer;
 mod reproduction;
+mod resume;
 mod slicers;
 mod slurm;
 mod solids;

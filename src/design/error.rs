@@ -38,6 +38,33 @@ pub enum DesignError {
         /// What is wrong and what is allowed.
         message: String,
     },
+    /// The run would need more memory than it may use.
+    #[error(
+        "{}: the run needs about {} for {elements} elements, more than the {} {limit}. Larger elements (`domain.element_size_mm`: twice as large needs about an eighth) or symmetry planes (`optimization.symmetry`: each halves it) make it fit",
+        file.display(), in_binary_units(*needed_bytes), in_binary_units(*limit_bytes as f64)
+    )]
+    TooLarge {
+        /// The file.
+        file: PathBuf,
+        /// The grid, e.g. `[1000, 1000, 1000] = 1000000000`.
+        elements: String,
+        /// Estimated peak bytes of the run.
+        needed_bytes: f64,
+        /// Bytes it may use.
+        limit_bytes: u64,
+        /// Where that limit comes from, e.g. `available on this machine`.
+        limit: String,
+    },
+}
+
+/// `bytes` in GiB from 1 GiB up, else in MiB.
+fn in_binary_units(bytes: f64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes >= 1024.0 * MIB {
+        format!("{:.1} GiB", bytes / (1024.0 * MIB))
+    } else {
+        format!("{:.1} MiB", bytes / MIB)
+    }
 }
 
 fn key_prefix(key: &str) -> String {
@@ -68,6 +95,7 @@ impl DesignError {
     pub fn key(&self) -> &str {
         match self {
             Self::Io { .. } => "",
+            Self::TooLarge { .. } => "domain",
             Self::Parse { key, .. } | Self::Invalid { key, .. } => key,
         }
     }

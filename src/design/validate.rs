@@ -11,7 +11,7 @@ use super::{
     Design, DesignError, MaterialSpec, ObjectiveKind, OptimizerKind, Region, SolverMethodKind,
 };
 use crate::fem::multigrid::level_count;
-use crate::fem::{MultigridParams, SolverMethod, SolverParams};
+use crate::fem::{LinearSolver, MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
 use crate::mesh::{OverhangLimit, PartParams};
 use crate::printer::PrinterProfile;
@@ -118,10 +118,26 @@ impl Regions {
 
 /// Largest grid accepted (elements); beyond it memory, not patience, runs out.
 const MAX_ELEMENTS: usize = 200_000_000;
+/// Grids with more nodes than this are refused before anything is estimated: their DOF counts
+/// would not fit the integers that count them, and no memory holds them (a petabyte at 1 byte
+/// per node).
+const MAX_NODES: f64 = 1e15;
 
 impl Design {
-    /// Checks the design and builds the problem; `file` names the design file in errors.
+    /// Checks the design and builds the problem; `file` names the design file in errors. A
+    /// design whose run needs more memory than this machine has available is refused first,
+    /// before anything of its grid's size is allocated ([`crate::memory`]).
     pub fn to_problem(&self, file: &Path) -> Result<Problem, DesignError> {
+        self.to_problem_within(file, crate::memory::MemoryLimit::current(None).as_ref())
+    }
+
+    /// [`Self::to_problem`] with the memory the run may use given (`None`: no limit).
+    pub fn to_problem_within(
+        &self,
+        file: &Path,
+        limit: Option<&crate::memory::MemoryLimit>,
+    ) -> Result<Problem, DesignError> {
+        crate::memory::check_fits(self, file, limit)?;
         let invalid = |key: &str, message: String| DesignError::Invalid {
             file: file.to_path_buf(),
             key: key.to_string(),
@@ -428,7 +444,8 @@ impl Design {
         })
     }
 
-    fn grid(&self) -> Result<Grid, (&'static str, String)> {
+    /// The grid of the `[domain]`, however large (a [`Grid`] holds only its sizes).
+    fn grid_of_any_size(&self) -> Result<Grid, (&'static str, String)> {
         let d = &self.domain;
         if d.size_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err((
@@ -465,6 +482,12 @@ impl Design {
                         ));
                     }
                 }
+                if counts.iter().map(|c| c + 1.0).product::<f64>() > MAX_NODES {
+                    return Err((
+                        "domain.element_size_mm",
+                        format!("{h} mm gives {counts:?} elements, far more than any memory holds"),
+                    ));
+                }
                 (counts.map(|c| c as usize), h)
             }
             (None, Some(elements)) => {
@@ -472,6 +495,12 @@ impl Design {
                     return Err((
                         "domain.elements",
                         format!("{elements:?} must be three counts ≥ 1"),
+                    ));
+                }
+                if elements.iter().map(|&c| c as f64 + 1.0).product::<f64>() > MAX_NODES {
+                    return Err((
+                        "domain.elements",
+                        format!("{elements:?} is far more elements than any memory holds"),
                     ));
                 }
                 let sizes: Vec<f64> = (0..3).map(|a| d.size_mm[a] / elements[a] as f64).collect();
@@ -484,6 +513,13 @@ impl Design {
                 (elements, sizes[0])
             }
         };
+        Ok(Grid::new(elements, h))
+    }
+
+    /// The grid, no larger than [`MAX_ELEMENTS`].
+    fn grid(&self) -> Result<Grid, (&'static str, String)> {
+        let grid = self.grid_of_any_size()?;
+        let elements = grid.elements;
         let count = elements
             .iter()
             .try_fold(1usize, |acc, &n| acc.checked_mul(n));
@@ -493,7 +529,35 @@ impl Design {
                 format!("{elements:?} elements is more than the {MAX_ELEMENTS} allowed"),
             ));
         }
-        Ok(Grid::new(elements, h))
+        Ok(grid)
+    }
+
+    /// The grid's element counts and total, e.g. `[100, 50, 50] = 250000`, for messages.
+    pub fn grid_description(&self) -> String {
+        match self.grid_of_any_size() {
+            Ok(grid) => format!("{:?} = {}", grid.elements, grid.element_count()),
+            Err(_) => "its".into(),
+        }
+    }
+
+    /// Bytes a run of this design needs at its peak, estimated from its sizes alone, without
+    /// allocating anything of the grid's size: the linear solver with its vectors
+    /// ([`LinearSolver::planned_memory_bytes`]), about 12 element fields, and MMA's 13 more
+    /// when it is the update.
+    pub fn planned_memory_bytes(&self, file: &Path) -> Result<f64, DesignError> {
+        let invalid = |(key, message): (&str, String)| DesignError::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let grid = self.grid_of_any_size().map_err(invalid)?;
+        let solver = self.solver(&grid).map_err(invalid)?;
+        let mma = self.uses_mma(self.min_member(&grid).map_err(invalid)?.is_some());
+        let n = grid.element_count() as f64;
+        Ok(
+            LinearSolver::planned_memory_bytes(&grid, self.load_cases.len().max(1), &solver)
+                + if mma { 13.0 * 8.0 * n } else { 0.0 },
+        )
     }
 
     fn material(&self) -> Result<Material, (&'static str, String)> {
@@ -630,6 +694,16 @@ impl Design {
         Ok(fixed)
     }
 
+    /// Whether the update is MMA: when asked for, and by default for `min_mass` and with a
+    /// minimum member size (OC's heuristic step loses the eroded design's connectivity at sharp
+    /// projections, β = 32, now and then; MMA follows the projection steadily).
+    fn uses_mma(&self, min_member: bool) -> bool {
+        match self.optimization.optimizer {
+            Some(kind) => kind == OptimizerKind::Mma,
+            None => self.optimization.objective == ObjectiveKind::MinMass || min_member,
+        }
+    }
+
     fn optimization(
         &self,
         grid: &Grid,
@@ -738,16 +812,10 @@ impl Design {
                     "\"oc\" handles one volume constraint only; \"min_mass\" needs \"mma\"".into(),
                 ));
             }
-            // OC's heuristic step loses the eroded design's connectivity at sharp projections
-            // (β = 32) now and then; MMA follows the projection steadily, so it is the default
-            // with a minimum member size.
-            (None, Objective::MinCompliance) if min_member.is_some() => Optimizer::Mma {
+            _ if self.uses_mma(min_member.is_some()) => Optimizer::Mma {
                 move_limit: o.move_limit,
             },
-            (Some(OptimizerKind::Oc), _) | (None, Objective::MinCompliance) => Optimizer::Oc {
-                move_limit: o.move_limit,
-            },
-            (Some(OptimizerKind::Mma), _) | (None, Objective::MinMass) => Optimizer::Mma {
+            _ => Optimizer::Oc {
                 move_limit: o.move_limit,
             },
         };

@@ -60,7 +60,7 @@ pub fn project_derivative(beta: f64, eta: f64, rho: f64) -> f64 {
 
 /// β continuation: doubles β from [`BETA_START`] to [`BETA_MAX`] when the design has settled at
 /// the current β or `interval` iterations after the last raise.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Continuation {
     /// Current sharpness.
     pub beta: f64,

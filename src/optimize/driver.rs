@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use super::checkpoint::{CheckpointError, Header, LoopState, digest_f64};
 use super::design_space::DesignSpace;
 use super::physical::PhysicalDensity;
 use super::responses::Responses;
@@ -23,6 +24,18 @@ use crate::problem::Problem;
 
 /// Runs the optimization of `problem`, reporting each iteration to `observer`.
 pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcome, OptimizeError> {
+    optimize_from(problem, observer, None)
+}
+
+/// [`optimize`], going on from the checkpoint `resume` when there is one (see [`checkpoint`]:
+/// the result is bit for bit that of the uninterrupted run, timings aside).
+///
+/// [`checkpoint`]: super::checkpoint
+pub fn optimize_from(
+    problem: &Problem,
+    observer: &mut dyn Observer,
+    resume: Option<LoopState>,
+) -> Result<Outcome, OptimizeError> {
     let start = Instant::now();
     let grid = problem.grid;
     let n = grid.element_count();
@@ -59,10 +72,68 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
         unconverged_solves: 0,
     };
     let mut first_compliance = None;
+    let mut saved = 0;
+    if let Some(mut state) = resume {
+        let resume_error = |e: CheckpointError| OptimizeError::Resume(e.to_string());
+        x = state.take("x", n).map_err(resume_error)?;
+        responses
+            .resume_warm_starts(&mut state)
+            .map_err(resume_error)?;
+        update.resume(&mut state).map_err(resume_error)?;
+        physical
+            .resume_projection(state.header.projection)
+            .map_err(resume_error)?;
+        physical.apply(&space, &x, &mut x_phys, &mut scratch);
+        if digest_f64(&x_phys) != state.header.physical_digest {
+            return Err(OptimizeError::Resume(
+                "the design's physical density comes out different from when it was saved".into(),
+            ));
+        }
+        let header = state.header;
+        (first_compliance, history, stats, timings) = (
+            header.first_compliance,
+            header.history,
+            header.solver,
+            header.timings,
+        );
+        saved = history.len();
+    }
+    let earlier_s = timings.total_s;
 
     let termination = loop {
         let iteration = history.len() + 1;
-        if observer.cancelled() {
+        // 0. Keep the state reached (that of the end of the last iteration) when asked to, and
+        //    when cancelled, so that a resumed run goes on from here.
+        let cancelled = observer.cancelled();
+        if history.len() > saved && (cancelled || observer.checkpoint_due(history.len())) {
+            let (memory, mut arrays) = update.memory();
+            arrays.push(("x".into(), &x));
+            arrays.extend(responses.warm_starts());
+            let header = Header {
+                format: 0,
+                identity: serde_json::Value::Null,
+                iterations_done: history.len(),
+                first_compliance,
+                history: history.clone(),
+                solver: stats.clone(),
+                timings: Timings {
+                    total_s: earlier_s + start.elapsed().as_secs_f64(),
+                    ..timings
+                },
+                update: memory,
+                projection: physical.projection_memory(),
+                physical_digest: digest_f64(&x_phys),
+                arrays: Vec::new(),
+            };
+            observer
+                .checkpoint(header, &arrays)
+                .map_err(|message| OptimizeError::Checkpoint {
+                    iteration: iteration - 1,
+                    message,
+                })?;
+            saved = history.len();
+        }
+        if cancelled {
             return Err(OptimizeError::Cancelled { iteration });
         }
         let iteration_start = Instant::now();
@@ -161,7 +232,7 @@ pub fn optimize(problem: &Problem, observer: &mut dyn Observer) -> Result<Outcom
             .map_err(solve_error)?;
     }
 
-    timings.total_s = start.elapsed().as_secs_f64();
+    timings.total_s = earlier_s + start.elapsed().as_secs_f64();
     timings.per_iteration_s = timings.total_s / history.len() as f64;
     let last = if physical.is_robust() {
         responses.weighted_compliance(problem)

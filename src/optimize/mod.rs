@@ -9,6 +9,7 @@
 //! the same update directly. The OC update keeps the classic bisection (not argmin's
 //! `BrentRoot`) because reproducing the classic codes exactly requires the same λ sequence.
 
+pub mod checkpoint;
 pub mod design_space;
 pub mod driver;
 pub mod mma;
@@ -17,12 +18,12 @@ pub mod physical;
 pub mod responses;
 mod update;
 
-pub use driver::optimize;
+pub use driver::{optimize, optimize_from};
 
 use crate::fem::SolveError;
 
 /// One design iteration, as recorded in the history.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IterationRecord {
     /// Iteration number, from 1.
     pub iter: usize,
@@ -65,7 +66,7 @@ impl std::fmt::Display for TerminationReason {
 }
 
 /// Seconds spent per stage over the whole run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     /// Total wall-clock seconds of the loop.
     pub total_s: f64,
@@ -82,7 +83,7 @@ pub struct Timings {
 }
 
 /// Linear-solver statistics over the whole run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SolverStats {
     /// The method.
     pub kind: String,
@@ -136,6 +137,23 @@ pub trait Observer {
     fn cancelled(&self) -> bool {
         false
     }
+
+    /// Asked after each design iteration with the number done: `true` asks for a
+    /// [`Self::checkpoint`] of the loop's state now. Default: never.
+    fn checkpoint_due(&mut self, _iterations_done: usize) -> bool {
+        false
+    }
+
+    /// Keeps the loop's state, to go on from later ([`checkpoint`]); called when
+    /// [`Self::checkpoint_due`] asks and when the loop is cancelled. The header's `identity`
+    /// is the observer's to fill. An error stops the run. Default: keeps nothing.
+    fn checkpoint(
+        &mut self,
+        _header: checkpoint::Header,
+        _arrays: &[(String, &[f64])],
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// An observer that does nothing.
@@ -171,6 +189,17 @@ pub enum OptimizeError {
         /// The design iteration that did not start.
         iteration: usize,
     },
+    /// The loop's state could not be kept ([`Observer::checkpoint`]).
+    #[error("after iteration {iteration}: cannot write the checkpoint: {message}")]
+    Checkpoint {
+        /// Iterations done.
+        iteration: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// The checkpoint given to go on from does not fit the problem.
+    #[error("cannot resume from the checkpoint: {0}")]
+    Resume(String),
     /// The compliance is not finite or not positive.
     #[error("iteration {iteration}: compliance is {compliance} (loads must act on the structure)")]
     BadCompliance {

@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use super::checkpoint::{CheckpointError, ProjectionMemory};
 use super::design_space::DesignSpace;
 use crate::filters::am::AmFilter;
 use crate::filters::density::DensityFilter;
@@ -214,6 +215,34 @@ impl PhysicalDensity {
             robust.volume_scale = volume_scale(space, robust, scratch);
         }
         raised
+    }
+
+    /// The projection's memory, for a checkpoint.
+    pub fn projection_memory(&self) -> Option<ProjectionMemory> {
+        self.robust.as_ref().map(|r| ProjectionMemory {
+            continuation: r.continuation,
+            volume_scale: r.volume_scale,
+        })
+    }
+
+    /// Takes the projection's memory from a checkpoint (instead of [`Self::start`]); apply the
+    /// design again afterwards.
+    pub fn resume_projection(
+        &mut self,
+        memory: Option<ProjectionMemory>,
+    ) -> Result<(), CheckpointError> {
+        match (&mut self.robust, memory) {
+            (None, None) => Ok(()),
+            (Some(robust), Some(memory)) => {
+                robust.continuation = memory.continuation;
+                robust.volume_scale = memory.volume_scale;
+                Ok(())
+            }
+            (robust, _) => Err(CheckpointError::Mismatch(format!(
+                "it was written {} a minimum member size",
+                if robust.is_some() { "without" } else { "with" }
+            ))),
+        }
     }
 
     /// Sets the volume scale for the starting design (call after the first [`Self::apply`]).

@@ -18,6 +18,7 @@
 //! own workspace; the adjoint solves follow as a second batch, since each needs its case's `u`.
 //! Each solve's result is the same as solving the cases one by one.
 
+use super::checkpoint::{CheckpointError, LoopState};
 use crate::fem::{LinearSolver, SolveError, SolveInfo, SolveWorkspace};
 use crate::problem::Problem;
 use crate::reduce;
@@ -59,6 +60,32 @@ impl Responses {
             .zip(&self.compliance)
             .map(|(case, c)| case.weight * c)
             .sum()
+    }
+
+    /// The starting vectors of the next solves, named for a checkpoint: each case's
+    /// displacement and, where it has one, its adjoint.
+    pub(super) fn warm_starts(&self) -> Vec<(String, &[f64])> {
+        let displacements = (self.displacements.iter().enumerate())
+            .map(|(i, u)| (format!("displacement.{i}"), u.as_slice()));
+        let adjoints = (self.adjoints.iter().enumerate())
+            .filter_map(|(i, a)| Some((format!("adjoint.{i}"), a.as_deref()?)));
+        displacements.chain(adjoints).collect()
+    }
+
+    /// Takes the starting vectors of the next solves from a checkpoint.
+    pub(super) fn resume_warm_starts(
+        &mut self,
+        state: &mut LoopState,
+    ) -> Result<(), CheckpointError> {
+        for (i, u) in self.displacements.iter_mut().enumerate() {
+            *u = state.take(&format!("displacement.{i}"), u.len())?;
+        }
+        for (i, a) in self.adjoints.iter_mut().enumerate() {
+            if let Some(a) = a {
+                *a = state.take(&format!("adjoint.{i}"), a.len())?;
+            }
+        }
+        Ok(())
     }
 
     /// Buffers for `problem` solved by `solver`.

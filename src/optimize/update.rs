@@ -7,6 +7,7 @@
 //! - `min_mass` by MMA: `10 · mean(ρ̃)` over the free elements, and per load case
 //!   `cᵢ/c̄ᵢ − 1 ≤ 0` and `max|uᵢ|/δ̄ᵢ − 1 ≤ 0`.
 
+use super::checkpoint::{CheckpointError, LoopState, UpdateMemory};
 use super::design_space::DesignSpace;
 use super::mma::{Mma, MmaParams};
 use super::oc::{OcParams, oc_update};
@@ -78,6 +79,48 @@ impl Update {
                 }
             }
         }
+    }
+
+    /// The update's memory, for a checkpoint.
+    pub(super) fn memory(&self) -> (UpdateMemory, Vec<(String, &[f64])>) {
+        match self {
+            Self::Oc(params) => (
+                UpdateMemory::Oc {
+                    lambda_hint: params.lambda_hint,
+                },
+                Vec::new(),
+            ),
+            Self::Mma { mma, .. } => {
+                let (updates, arrays) = mma.memory();
+                let arrays = arrays.map(|(name, values)| (format!("mma.{name}"), values));
+                (UpdateMemory::Mma { updates }, arrays.into())
+            }
+        }
+    }
+
+    /// Takes the update's memory from a checkpoint.
+    pub(super) fn resume(&mut self, state: &mut LoopState) -> Result<(), CheckpointError> {
+        match (self, state.header.update) {
+            (Self::Oc(params), UpdateMemory::Oc { lambda_hint }) => {
+                params.lambda_hint = lambda_hint;
+            }
+            (Self::Mma { mma, .. }, UpdateMemory::Mma { updates }) => {
+                let n = mma.variables();
+                let mut take = |name: &str| state.take(&format!("mma.{name}"), n);
+                let arrays = [take("low")?, take("upp")?, take("xold1")?, take("xold2")?];
+                mma.resume(updates, arrays);
+            }
+            (update, _) => {
+                let (this, other) = match update {
+                    Self::Oc(_) => ("OC", "MMA"),
+                    Self::Mma { .. } => ("MMA", "OC"),
+                };
+                return Err(CheckpointError::Mismatch(format!(
+                    "it was written by {other}, this design is optimized by {this}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Objective and constraints of the problem at `x_phys`, in the scaling the method wants.

@@ -201,10 +201,12 @@ pub fn write_plan(
     Ok(index)
 }
 
-/// The command that runs one variant: the same as a user would type.
+/// The command that runs one variant: the same as a user would type. With `--resume`, a task
+/// that was preempted or killed and runs again (Slurm's requeue, a rerun of tasks.txt) goes on
+/// from its checkpoint.
 fn task_command(formwerk: &Path, file: &Path, out_dir: &Path, threads: usize) -> String {
     format!(
-        "{} run {} --out {} --threads {threads} --quiet",
+        "{} run {} --out {} --threads {threads} --quiet --resume",
         shell_quote(&formwerk.to_string_lossy()),
         shell_quote(&file.to_string_lossy()),
         shell_quote(&out_dir.to_string_lossy()),
@@ -218,6 +220,7 @@ fn slurm_script(index: &SweepIndex, root: &Path, commands: &[String], threads: u
          # Written by formwerk {} for {} ({} variants).\n\
          # Submit with `sbatch {}`; when every task has ended, `formwerk collect {}` writes the\n\
          # summary and lists what is missing. Add --time, --mem or --partition as your site needs.\n\
+         # A task stopped by SIGTERM (preemption, scancel) keeps its checkpoint; run again, it goes on.\n\
          #SBATCH --job-name={}-sweep\n\
          #SBATCH --array=0-{}\n\
          #SBATCH --ntasks=1\n\

@@ -319,6 +319,34 @@ impl Mma {
         self.iteration
     }
 
+    /// What the next update remembers of the earlier ones: the number of updates done, and the
+    /// asymptotes and the last two points by name (`low`, `upp`, `xold1`, `xold2`).
+    pub fn memory(&self) -> (usize, [(&'static str, &[f64]); 4]) {
+        (
+            self.iteration,
+            [
+                ("low", &self.low),
+                ("upp", &self.upp),
+                ("xold1", &self.xold1),
+                ("xold2", &self.xold2),
+            ],
+        )
+    }
+
+    /// Restores what [`Self::memory`] gave, so that the next update is the one that would have
+    /// followed. Each vector must have [`Self::variables`] values.
+    ///
+    /// # Panics
+    ///
+    /// If a vector has another length.
+    pub fn resume(&mut self, updates: usize, [low, upp, xold1, xold2]: [Vec<f64>; 4]) {
+        for v in [&low, &upp, &xold1, &xold2] {
+            assert_eq!(v.len(), self.n, "one value per variable");
+        }
+        (self.iteration, self.low, self.upp, self.xold1, self.xold2) =
+            (updates, low, upp, xold1, xold2);
+    }
+
     /// The constraint multipliers λᵢ of the last subproblem (KKT multipliers of the constraints
     /// at convergence).
     pub fn multipliers(&self) -> &[f64] {

@@ -165,6 +165,8 @@ pub struct Problem {
     pub part: PartParams,
     /// Mesh files to write (at least one).
     pub formats: Vec<MeshFormat>,
+    /// How field files store their arrays.
+    pub vti_encoding: crate::output::vtk::VtiEncoding,
     /// Additive-manufacturing constraints.
     pub manufacturing: Manufacturing,
     /// What each region of the design file selected, in file order.

@@ -446,9 +446,8 @@ pub fn analyze_density(
         path: density_path.to_path_buf(),
         message,
     };
-    let text =
-        std::fs::read_to_string(density_path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let image = crate::output::vtk::read_vti(&text).map_err(|e| bad(e.to_string()))?;
+    let bytes = std::fs::read(density_path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let image = crate::output::vtk::read_vti_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
     let grid = problem.grid;
     if image.elements != grid.elements
         || (image.element_size_mm - grid.element_size_mm).abs() > 1e-9 * grid.element_size_mm
@@ -540,7 +539,14 @@ pub fn write_analysis_vti(
         .map(|(name, values)| Field::vector(name, values))
         .collect();
     write_atomically(path, |w| {
-        write_vti_fields(w, grid.elements, grid.element_size_mm, &cells, &points)
+        write_vti_fields(
+            w,
+            grid.elements,
+            grid.element_size_mm,
+            &cells,
+            &points,
+            problem.vti_encoding,
+        )
     })
 }
 

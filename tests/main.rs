@@ -16,6 +16,7 @@
 //! - `slurm`: a planned sweep as a job array on a real Slurm cluster, collected (issue 7).
 //! - `studies`: the example studies end to end, `analyze` (issue 5).
 //! - `solver`: multigrid-CG against the direct solver, determinism, warnings, `bench` (issue 3).
+//! - `vtk`: every VTI encoding VTK writes is read; formwerk's binary, compressed and ASCII files open in VTK's reader; `analyze` of a VTK-saved field (issue 16).
 //! - `sweep`: `sweep`, `--plan` and `collect`: validation, resume, Ctrl-C, plan = local (issue 7).
 
 mod common;
@@ -38,3 +39,4 @@ mod solids;
 mod solver;
 mod studies;
 mod sweep;
+mod vtk;

@@ -73,8 +73,8 @@ fn an_unsupported_tip_load_gets_material_under_it() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let result = read_json(&out.join("result.json"));
     assert_eq!(result["design"]["manufacturing"]["build_direction"], "+z");
-    let vti = std::fs::read_to_string(out.join("density.vti")).unwrap();
-    let image = formwerk::output::vtk::read_vti(&vti).unwrap();
+    let vti = std::fs::read(out.join("density.vti")).unwrap();
+    let image = formwerk::output::vtk::read_vti_bytes(&vti).unwrap();
     let density = image.cell_field("density").unwrap();
     let [nx, ny, nz] = image.elements;
     let at = |i: usize, j: usize, k: usize| density[i + nx * (j + ny * k)];
@@ -289,8 +289,8 @@ fn a_63_degree_design_steps_out_only_on_every_other_layer() {
     );
     let (_dir, out, output) = run_design(&design, &["--quiet"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let vti = std::fs::read_to_string(out.join("density.vti")).unwrap();
-    let image = formwerk::output::vtk::read_vti(&vti).unwrap();
+    let vti = std::fs::read(out.join("density.vti")).unwrap();
+    let image = formwerk::output::vtk::read_vti_bytes(&vti).unwrap();
     let density = image.cell_field("density").unwrap();
     let [nx, ny, nz] = image.elements;
     let at = |i: usize, j: usize, k: usize| density[i + nx * (j + ny * k)];
@@ -312,8 +312,8 @@ fn a_63_degree_design_steps_out_only_on_every_other_layer() {
         &["--quiet"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let vti = std::fs::read_to_string(out.join("density.vti")).unwrap();
-    let density = formwerk::output::vtk::read_vti(&vti)
+    let vti = std::fs::read(out.join("density.vti")).unwrap();
+    let density = formwerk::output::vtk::read_vti_bytes(&vti)
         .unwrap()
         .cell_field("density")
         .unwrap()

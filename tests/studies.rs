@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use formwerk::design::stl_body::StlBody;
 use formwerk::mesh::stl::read_stl;
-use formwerk::output::vtk::read_vti;
+use formwerk::output::vtk::read_vti_bytes;
 use formwerk::problem::ElementRole;
 use formwerk::run::load_problem;
 use serde_json::Value;
@@ -22,8 +22,8 @@ fn run_study(name: &str) -> (tempfile::TempDir, PathBuf, Value) {
 }
 
 fn density(out: &Path) -> Vec<f64> {
-    let text = std::fs::read_to_string(out.join("density.vti")).unwrap();
-    read_vti(&text)
+    let text = std::fs::read(out.join("density.vti")).unwrap();
+    read_vti_bytes(&text)
         .unwrap()
         .cell_field("density")
         .unwrap()
@@ -162,7 +162,7 @@ fn wall_bracket_keeps_its_bosses_and_holes_and_analyze_agrees() {
         );
         assert!((a - b).abs() <= 1e-4 * b.abs(), "{key}: {a} vs {b}");
     }
-    let vti = read_vti(&std::fs::read_to_string(again.join("analysis.vti")).unwrap()).unwrap();
+    let vti = read_vti_bytes(&std::fs::read(again.join("analysis.vti")).unwrap()).unwrap();
     let stress = vti.cell_field("von_mises_mpa_0_vertical").unwrap();
     let max = stress.iter().copied().fold(0.0, f64::max);
     assert!(
@@ -172,7 +172,7 @@ fn wall_bracket_keeps_its_bosses_and_holes_and_analyze_agrees() {
     );
     assert!(vti.point_field("displacement_mm_1_horizontal").is_some());
     // The run's own density.vti carries the same fields.
-    let run_vti = read_vti(&std::fs::read_to_string(out.join("density.vti")).unwrap()).unwrap();
+    let run_vti = read_vti_bytes(&std::fs::read(out.join("density.vti")).unwrap()).unwrap();
     assert!(run_vti.cell_field("von_mises_mpa_1_horizontal").is_some());
 }
 

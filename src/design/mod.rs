@@ -13,6 +13,7 @@ pub mod validate;
 
 use std::path::Path;
 
+use crate::output::vtk::VtiEncoding;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -192,6 +193,10 @@ pub struct OutputSpec {
     /// Simplify the mesh to at most this many triangles, ≥ 100 (default: no simplification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_triangles: Option<usize>,
+    /// How `density.vti` and `analysis.vti` store their arrays: `"binary"` (default),
+    /// `"compressed"` (zlib) or `"ascii"`.
+    #[serde(default, skip_serializing_if = "VtiEncoding::is_default")]
+    pub vti_encoding: VtiEncoding,
 }
 
 impl Default for OutputSpec {
@@ -201,6 +206,7 @@ impl Default for OutputSpec {
             smoothing_iterations: default_smoothing(),
             formats: default_formats(),
             max_triangles: None,
+            vti_encoding: VtiEncoding::default(),
         }
     }
 }

@@ -193,6 +193,7 @@ impl Design {
             solver,
             part,
             formats: self.output.formats.clone(),
+            vti_encoding: self.output.vti_encoding,
             manufacturing,
             element_roles,
             regions: regions.reports,

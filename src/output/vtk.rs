@@ -19,10 +19,32 @@
 use std::fmt::Write as _;
 use std::io::{Error, ErrorKind, Write};
 
+mod binary;
 mod read;
 mod xml;
 
-pub use read::{VtiError, VtiField, VtiImage, read_vti};
+pub use read::{VtiError, VtiField, VtiImage, read_vti, read_vti_bytes};
+
+/// How the arrays of a `.vti` file are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VtiEncoding {
+    /// Raw little-endian Float64 in one `<AppendedData>` block: exact, compact (8 bytes a value)
+    /// and fast, as ParaView saves by default.
+    #[default]
+    Binary,
+    /// The same, zlib-compressed in blocks of 32 KiB (`vtkZLibDataCompressor`).
+    Compressed,
+    /// Numbers as text in shortest round-trip notation: exact and diffable, about 2.5× larger.
+    Ascii,
+}
+
+impl VtiEncoding {
+    /// Whether this is the default, [`Self::Binary`] (for `skip_serializing_if`).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
 
 /// Values per line of the ASCII data array (two 3-vectors).
 const VALUES_PER_LINE: usize = 6;
@@ -102,7 +124,7 @@ impl<'a> Field<'a> {
 /// Writes `density` as a VTK XML ImageData file with one cell field, `density`.
 ///
 /// The same as [`write_vti_fields`] with `Field::scalar("density", density)` as the only cell
-/// field and no point fields.
+/// field, no point fields, in ASCII.
 pub fn write_vti<W: Write>(
     writer: &mut W,
     density: &[f64],
@@ -115,6 +137,7 @@ pub fn write_vti<W: Write>(
         element_size_mm,
         &[Field::scalar("density", density)],
         &[],
+        VtiEncoding::Ascii,
     )
 }
 
@@ -138,22 +161,37 @@ pub fn write_vti_fields<W: Write>(
     element_size_mm: f64,
     cell_fields: &[Field<'_>],
     point_fields: &[Field<'_>],
+    encoding: VtiEncoding,
 ) -> std::io::Result<()> {
     validate(elements, element_size_mm, cell_fields, point_fields)
         .map_err(|message| Error::new(ErrorKind::InvalidInput, message))?;
 
     let [nx, ny, nz] = elements;
     let h = element_size_mm;
+    let compressor = if encoding == VtiEncoding::Compressed {
+        " compressor=\"vtkZLibDataCompressor\""
+    } else {
+        ""
+    };
     write!(
         writer,
         "<?xml version=\"1.0\"?>\n\
-         <VTKFile type=\"ImageData\" version=\"1.0\" byte_order=\"LittleEndian\" header_type=\"UInt64\">\n\
+         <VTKFile type=\"ImageData\" version=\"1.0\" byte_order=\"LittleEndian\" header_type=\"UInt64\"{compressor}>\n\
          \x20 <ImageData WholeExtent=\"0 {nx} 0 {ny} 0 {nz}\" Origin=\"0 0 0\" Spacing=\"{h:e} {h:e} {h:e}\">\n\
          \x20   <Piece Extent=\"0 {nx} 0 {ny} 0 {nz}\">\n"
     )?;
-    write_section(writer, Section::Point, point_fields)?;
-    write_section(writer, Section::Cell, cell_fields)?;
-    writer.write_all(b"    </Piece>\n  </ImageData>\n</VTKFile>\n")
+    // The blocks of the appended arrays, in the order their offsets count them.
+    let mut appended = (encoding != VtiEncoding::Ascii).then(Vec::new);
+    let zlib = encoding == VtiEncoding::Compressed;
+    write_section(writer, Section::Point, point_fields, &mut appended, zlib)?;
+    write_section(writer, Section::Cell, cell_fields, &mut appended, zlib)?;
+    writer.write_all(b"    </Piece>\n  </ImageData>\n")?;
+    if let Some(blocks) = appended {
+        writer.write_all(b"  <AppendedData encoding=\"raw\">\n   _")?;
+        writer.write_all(&blocks)?;
+        writer.write_all(b"\n  </AppendedData>\n")?;
+    }
+    writer.write_all(b"</VTKFile>\n")
 }
 
 /// Checks everything [`write_vti_fields`] promises to reject, so that nothing is written for
@@ -213,11 +251,14 @@ fn is_xml_safe_name(name: &str) -> bool {
             .any(|c| c.is_control() || matches!(c, '<' | '>' | '&' | '"' | '\''))
 }
 
-/// Writes `<PointData>` or `<CellData>` with its arrays.
+/// Writes `<PointData>` or `<CellData>` with its arrays: inline as text, or (with `appended`)
+/// as references to blocks added to `appended`.
 fn write_section<W: Write>(
     writer: &mut W,
     section: Section,
     fields: &[Field<'_>],
+    appended: &mut Option<Vec<u8>>,
+    zlib: bool,
 ) -> std::io::Result<()> {
     let element = section.element();
     let mut line = format!("      <{element}");
@@ -238,6 +279,12 @@ fn write_section<W: Write>(
         // Scalars omit the attribute, whose default is 1, as VTK itself writes them.
         if field.components != 1 {
             let _ = write!(line, " NumberOfComponents=\"{}\"", field.components);
+        }
+        if let Some(blocks) = appended {
+            let _ = writeln!(line, " format=\"appended\" offset=\"{}\"/>", blocks.len());
+            writer.write_all(line.as_bytes())?;
+            blocks.extend_from_slice(&binary::encode(field.values, zlib));
+            continue;
         }
         line.push_str(" format=\"ascii\">\n");
         writer.write_all(line.as_bytes())?;
@@ -293,7 +340,8 @@ mod tests {
         points: &[Field<'_>],
     ) -> String {
         let mut bytes = Vec::new();
-        write_vti_fields(&mut bytes, elements, h, cells, points).expect("valid input");
+        write_vti_fields(&mut bytes, elements, h, cells, points, VtiEncoding::Ascii)
+            .expect("valid input");
         String::from_utf8(bytes).expect("ASCII output")
     }
 
@@ -434,8 +482,15 @@ mod tests {
         ];
         for (cell_fields, point_fields) in cases {
             let mut bytes = Vec::new();
-            let err = write_vti_fields(&mut bytes, [2, 2, 2], 1.0, cell_fields, point_fields)
-                .expect_err("invalid");
+            let err = write_vti_fields(
+                &mut bytes,
+                [2, 2, 2],
+                1.0,
+                cell_fields,
+                point_fields,
+                VtiEncoding::Ascii,
+            )
+            .expect_err("invalid");
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
             assert!(bytes.is_empty());
         }

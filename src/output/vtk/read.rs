@@ -17,6 +17,7 @@
 //! misread. Values are parsed with Rust's `f64` parser, which inverts the writer's shortest
 //! round-trip notation exactly.
 
+use super::binary::{self, Layout, Scalar, Source};
 use super::xml::{Event, ScanError, Scanner, Tag, line_of, offset_of};
 use super::{Field, Section};
 
@@ -141,9 +142,9 @@ pub enum VtiError {
         /// Line of the second piece.
         line: usize,
     },
-    /// A data array is not stored as inline ASCII.
+    /// A data array's format is none of VTK's.
     #[error(
-        "line {line}: field {field:?} has format {format:?}: only format=\"ascii\" is supported"
+        "line {line}: field {field:?} has format {format:?}: expected ascii, binary or appended"
     )]
     UnsupportedFormat {
         /// Line of the array.
@@ -153,11 +154,15 @@ pub enum VtiError {
         /// Its `format` attribute (`binary`, `appended`, …).
         format: String,
     },
-    /// The file has an `<AppendedData>` block of raw or base64 data.
-    #[error("line {line}: <AppendedData> is not supported: only format=\"ascii\" arrays are")]
-    AppendedData {
-        /// Line of the block.
+    /// A binary or appended array cannot be decoded.
+    #[error("line {line}: field {field:?}: {problem}")]
+    BadBinary {
+        /// Line of the array.
         line: usize,
+        /// Its name.
+        field: String,
+        /// What is wrong.
+        problem: String,
     },
     /// A field's value count does not match the grid.
     #[error("{section} field {field:?} has {found} values but the image needs {expected}")]
@@ -200,9 +205,23 @@ pub enum VtiError {
 /// Values are read with Rust's `f64` parser, so the shortest round-trip notation of the writer
 /// comes back bit for bit. Fails with the first problem found, in document order.
 pub fn read_vti(text: &str) -> Result<VtiImage, VtiError> {
+    read_vti_bytes(text.as_bytes())
+}
+
+/// [`read_vti`] of a file's bytes, which may hold raw binary `<AppendedData>` (not text).
+pub fn read_vti_bytes(bytes: &[u8]) -> Result<VtiImage, VtiError> {
+    let (xml, appended) = split_appended(bytes)?;
+    let text = std::str::from_utf8(&xml).map_err(|e| VtiError::Malformed {
+        line: 1 + xml[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+        problem: "not UTF-8 text",
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut scanner = Scanner::new(text);
     let mut reader = ImageReader::new(text);
+    reader.appended = appended;
     while let Some(event) = scanner.next_event().map_err(|e| reader.scan_error(e))? {
         match event {
             Event::Text { content, to_end } => reader.text(content, to_end)?,
@@ -211,6 +230,67 @@ pub fn read_vti(text: &str) -> Result<VtiImage, VtiError> {
         }
     }
     reader.finish()
+}
+
+/// The `<AppendedData>` block of a file, cut out before the XML is read (raw bytes may hold
+/// anything, `<` included).
+struct Appended<'b> {
+    /// `encoding="base64"` (else raw).
+    base64: bool,
+    /// Everything after the `_` that opens the block, up to `</AppendedData>`.
+    data: &'b [u8],
+}
+
+/// `bytes` without its `<AppendedData>` element, and that element's data.
+fn split_appended(
+    bytes: &[u8],
+) -> Result<(std::borrow::Cow<'_, [u8]>, Option<Appended<'_>>), VtiError> {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let Some(start) = find(bytes, b"<AppendedData") else {
+        return Ok((bytes.into(), None));
+    };
+    let line = 1 + bytes[..start].iter().filter(|&&b| b == b'\n').count();
+    let truncated = || VtiError::Truncated {
+        inside: "<AppendedData>".into(),
+    };
+    let tag_end = start + find(&bytes[start..], b">").ok_or_else(truncated)?;
+    let tag = String::from_utf8_lossy(&bytes[start..tag_end]);
+    let base64 = match attribute_in(&tag, "encoding") {
+        Some("raw") => false,
+        Some("base64") => true,
+        other => {
+            return Err(VtiError::InvalidAttribute {
+                line,
+                element: "AppendedData",
+                attribute: "encoding",
+                value: other.unwrap_or("").to_owned(),
+                expected: "raw or base64",
+            });
+        }
+    };
+    let underscore = tag_end + find(&bytes[tag_end..], b"_").ok_or_else(truncated)?;
+    let close: &[u8] = b"</AppendedData>";
+    let end = bytes
+        .windows(close.len())
+        .rposition(|w| w == close)
+        .filter(|&end| end > underscore)
+        .ok_or_else(truncated)?;
+    let mut xml = bytes[..start].to_vec();
+    xml.extend_from_slice(&bytes[end + close.len()..]);
+    Ok((
+        xml.into(),
+        Some(Appended {
+            base64,
+            data: &bytes[underscore + 1..end],
+        }),
+    ))
+}
+
+/// The value of `name="…"` in the text of a start tag.
+fn attribute_in<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let rest = &tag[at..];
+    Some(&rest[..rest.find('"')?])
 }
 
 /// The state of [`read_vti`] between XML events.
@@ -228,6 +308,9 @@ struct ImageReader<'t> {
     array: Option<ArrayReader<'t>>,
     cell_fields: Vec<VtiField>,
     point_fields: Vec<VtiField>,
+    /// Header words and compression of binary arrays (from `<VTKFile>`).
+    layout: Layout,
+    appended: Option<Appended<'t>>,
 }
 
 impl<'t> ImageReader<'t> {
@@ -243,6 +326,8 @@ impl<'t> ImageReader<'t> {
             array: None,
             cell_fields: Vec::new(),
             point_fields: Vec::new(),
+            layout: Layout::default(),
+            appended: None,
         }
     }
 
@@ -317,9 +402,8 @@ impl<'t> ImageReader<'t> {
                         kind: kind.map(str::to_owned),
                     });
                 }
+                self.layout = layout(tag, line)?;
             }
-            // Raw appended bytes may contain '<', so stop before the tokenizer reaches them.
-            (_, "AppendedData") => return Err(VtiError::AppendedData { line }),
             (Some("VTKFile"), "ImageData") => {
                 if self.header.is_some() {
                     return Err(self.malformed(tag.offset, "a second <ImageData>"));
@@ -382,9 +466,10 @@ impl<'t> ImageReader<'t> {
     }
 
     fn finish_array(&mut self) -> Result<(), VtiError> {
-        let Some(array) = self.array.take() else {
+        let Some(mut array) = self.array.take() else {
             return Ok(());
         };
+        array.decode(self.layout, self.appended.as_ref())?;
         let fields = match array.section {
             Section::Cell => &mut self.cell_fields,
             Section::Point => &mut self.point_fields,
@@ -416,6 +501,44 @@ impl<'t> ImageReader<'t> {
             point_fields: self.point_fields,
         })
     }
+}
+
+/// How `<VTKFile>` says binary arrays are laid out.
+fn layout(tag: &Tag<'_>, line: usize) -> Result<Layout, VtiError> {
+    let invalid = |attribute, value: &str, expected| VtiError::InvalidAttribute {
+        line,
+        element: "VTKFile",
+        attribute,
+        value: value.to_owned(),
+        expected,
+    };
+    let header64 = match tag.attribute("header_type") {
+        None | Some("UInt32") => false,
+        Some("UInt64") => true,
+        Some(other) => return Err(invalid("header_type", other, "UInt32 or UInt64")),
+    };
+    match tag.attribute("byte_order") {
+        None | Some("LittleEndian") => {}
+        Some(other) => {
+            return Err(invalid(
+                "byte_order",
+                other,
+                "LittleEndian (big-endian files are not read)",
+            ));
+        }
+    }
+    let zlib = match tag.attribute("compressor") {
+        None | Some("") => false,
+        Some("vtkZLibDataCompressor") => true,
+        Some(other) => {
+            return Err(invalid(
+                "compressor",
+                other,
+                "vtkZLibDataCompressor or none (save with zlib or no compression in ParaView)",
+            ));
+        }
+    };
+    Ok(Layout { header64, zlib })
 }
 
 /// What `<ImageData>` says about the grid.
@@ -483,6 +606,16 @@ fn parse_numbers<T: std::str::FromStr + Copy + Default, const N: usize>(
     words.next().is_none().then_some(values)
 }
 
+/// How a data array is stored.
+enum Storage {
+    /// Numbers as text inside the element.
+    Ascii,
+    /// Base64 inside the element, gathered here.
+    Binary(String),
+    /// In `<AppendedData>`, at this offset (bytes, or characters in base64).
+    Appended(usize),
+}
+
 /// A `<DataArray>` of `PointData` or `CellData` being read.
 struct ArrayReader<'t> {
     section: Section,
@@ -490,6 +623,9 @@ struct ArrayReader<'t> {
     components: usize,
     tuples: usize,
     values: Vec<f64>,
+    storage: Storage,
+    scalar: Scalar,
+    line: usize,
 }
 
 impl<'t> ArrayReader<'t> {
@@ -501,20 +637,32 @@ impl<'t> ArrayReader<'t> {
     ) -> Result<Self, VtiError> {
         let name = required(tag, "DataArray", "Name", line)?;
         let format = required(tag, "DataArray", "format", line)?;
-        if format != "ascii" {
-            return Err(VtiError::UnsupportedFormat {
-                line,
-                field: name.to_owned(),
-                format: format.to_owned(),
-            });
-        }
+        let storage = match format {
+            "ascii" => Storage::Ascii,
+            "binary" => Storage::Binary(String::new()),
+            "appended" => {
+                let offset = required(tag, "DataArray", "offset", line)?;
+                Storage::Appended(offset.trim().parse().map_err(|_| {
+                    VtiError::InvalidAttribute {
+                        line,
+                        element: "DataArray",
+                        attribute: "offset",
+                        value: offset.to_owned(),
+                        expected: "a byte offset into <AppendedData>",
+                    }
+                })?)
+            }
+            _ => {
+                return Err(VtiError::UnsupportedFormat {
+                    line,
+                    field: name.to_owned(),
+                    format: format.to_owned(),
+                });
+            }
+        };
         let data_type = required(tag, "DataArray", "type", line)?;
-        // ASCII integers and floats all read as f64; `String` and `Bit` arrays are not numbers.
-        const NUMERIC: [&str; 10] = [
-            "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64", "Float32",
-            "Float64",
-        ];
-        if !NUMERIC.contains(&data_type) {
+        // Integers and floats all read as f64; `String` and `Bit` arrays are not numbers.
+        let Some(scalar) = Scalar::parse(data_type) else {
             return Err(VtiError::InvalidAttribute {
                 line,
                 element: "DataArray",
@@ -522,7 +670,7 @@ impl<'t> ArrayReader<'t> {
                 value: data_type.to_owned(),
                 expected: "a numeric type such as Float64",
             });
-        }
+        };
         let components = match tag.attribute("NumberOfComponents") {
             None => 1,
             Some(text) => text.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
@@ -541,11 +689,22 @@ impl<'t> ArrayReader<'t> {
             components,
             tuples,
             values: Vec::new(),
+            storage,
+            scalar,
+            line,
         })
     }
 
-    /// Parses the numbers in `content`, a slice of `text`.
+    /// Parses the numbers in `content`, a slice of `text` (or keeps its base64).
     fn push(&mut self, text: &str, content: &str) -> Result<(), VtiError> {
+        match &mut self.storage {
+            Storage::Ascii => {}
+            Storage::Binary(base64) => {
+                base64.push_str(content);
+                return Ok(());
+            }
+            Storage::Appended(_) => return Ok(()),
+        }
         for word in content.split_ascii_whitespace() {
             let value = word.parse().map_err(|_| VtiError::UnparsableNumber {
                 line: line_of(text, offset_of(text, word)),
@@ -555,6 +714,42 @@ impl<'t> ArrayReader<'t> {
             })?;
             self.values.push(value);
         }
+        Ok(())
+    }
+
+    /// Decodes a binary or appended array (an ASCII one is read already).
+    fn decode(&mut self, layout: Layout, appended: Option<&Appended<'_>>) -> Result<(), VtiError> {
+        let count = self.tuples.saturating_mul(self.components);
+        let source = match &self.storage {
+            Storage::Ascii => return Ok(()),
+            Storage::Binary(text) => Source::Base64 {
+                text: text.trim().as_bytes(),
+                whole: true,
+            },
+            Storage::Appended(offset) => {
+                let Some(block) = appended else {
+                    return Err(VtiError::MissingElement {
+                        element: "AppendedData",
+                    });
+                };
+                let data = block.data.get(*offset..).unwrap_or_default();
+                if block.base64 {
+                    Source::Base64 {
+                        text: data,
+                        whole: false,
+                    }
+                } else {
+                    Source::Raw(data)
+                }
+            }
+        };
+        self.values = binary::decode(source, layout, self.scalar, count).map_err(|problem| {
+            VtiError::BadBinary {
+                line: self.line,
+                field: self.name.to_owned(),
+                problem,
+            }
+        })?;
         Ok(())
     }
 
@@ -697,22 +892,17 @@ mod tests {
     }
 
     #[test]
-    fn binary_and_appended_data_are_rejected() {
-        let binary = "<?xml version=\"1.0\"?>\n<VTKFile type=\"ImageData\" version=\"1.0\">\n\
+    fn binary_and_appended_data_are_read_and_bad_ones_named() {
+        let binary = "<?xml version=\"1.0\"?>\n<VTKFile type=\"ImageData\" version=\"1.0\" header_type=\"UInt64\">\n\
             <ImageData WholeExtent=\"0 1 0 1 0 1\" Origin=\"0 0 0\" Spacing=\"1 1 1\">\n\
             <Piece Extent=\"0 1 0 1 0 1\">\n<PointData>\n</PointData>\n<CellData Scalars=\"density\">\n\
             <DataArray type=\"Float64\" Name=\"density\" format=\"binary\">\n\
             CAAAAAAAAAAAAAAAAADwPw==\n</DataArray>\n</CellData>\n</Piece>\n</ImageData>\n</VTKFile>\n";
-        let err = read_vti(binary).expect_err("binary");
-        assert_eq!(
-            err,
-            VtiError::UnsupportedFormat {
-                line: 8,
-                field: "density".to_owned(),
-                format: "binary".to_owned()
-            }
-        );
-        assert!(err.to_string().contains("only format=\"ascii\""));
+        let image = read_vti(binary).expect("inline base64");
+        assert_eq!(image.cell_field("density"), Some(&[1.0][..]));
+        // With UInt32 headers (the default) the same bytes say 8 bytes and hold 12: refused.
+        let err = read_vti(&binary.replace(" header_type=\"UInt64\"", "")).unwrap_err();
+        assert!(matches!(err, VtiError::BadBinary { line: 8, .. }), "{err}");
 
         let appended = binary
             .replace(
@@ -723,18 +913,40 @@ mod tests {
                 "</VTKFile>",
                 "<AppendedData encoding=\"raw\">_\u{1}<\u{0}\u{ff}</AppendedData>\n</VTKFile>",
             );
-        assert!(matches!(
-            read_vti(&appended),
-            Err(VtiError::UnsupportedFormat { format, .. }) if format == "appended"
-        ));
-        // An appended block alone (no array points into it) is refused before its raw bytes.
+        let err = read_vti(&appended).unwrap_err();
+        assert!(err.to_string().contains("ends early"), "{err}");
+        // An appended block no array points into is cut out unread.
         let only_block = sample_file().replace(
             "</ImageData>",
             "</ImageData>\n<AppendedData encoding=\"raw\">_<<&\"</AppendedData>",
         );
+        assert!(read_vti(&only_block).is_ok());
+        let unknown = sample_file().replace(
+            "</ImageData>",
+            "</ImageData>\n<AppendedData encoding=\"hex\">_00</AppendedData>",
+        );
         assert!(matches!(
-            read_vti(&only_block),
-            Err(VtiError::AppendedData { .. })
+            read_vti(&unknown),
+            Err(VtiError::InvalidAttribute {
+                attribute: "encoding",
+                ..
+            })
+        ));
+        let lz4 = binary.replace(
+            "version=\"1.0\"",
+            "version=\"1.0\" compressor=\"vtkLZ4DataCompressor\"",
+        );
+        assert!(matches!(
+            read_vti(&lz4),
+            Err(VtiError::InvalidAttribute {
+                attribute: "compressor",
+                ..
+            })
+        ));
+        let other = binary.replace("format=\"binary\"", "format=\"hex\"");
+        assert!(matches!(
+            read_vti(&other),
+            Err(VtiError::UnsupportedFormat { .. })
         ));
     }
 

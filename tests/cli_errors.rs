@@ -130,12 +130,12 @@ fn out_of_range_values() {
     rejects(
         &edit("youngs_modulus_mpa = 2400.0", "youngs_modulus_mpa = -5.0"),
         "material.youngs_modulus_mpa",
-        "positive",
+        "-5 must lie in [1e-6, 1e9] MPa",
     );
     rejects(
         &edit("density_g_cm3 = 1.24", "density_g_cm3 = nan"),
         "material.density_g_cm3",
-        "positive",
+        "NaN must lie in (0, 100]",
     );
     rejects(
         &edit("penalization = 3.0", "penalization = 0.5"),
@@ -487,5 +487,55 @@ fn max_memory_bounds_a_run_and_check_reports_both_figures() {
         stderr(&output).contains("is not a size"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// Issue 16: the weaker messages name the keys at fault, in the design file's words.
+#[test]
+fn regions_keep_regions_materials_and_types_are_named_plainly() {
+    rejects(
+        &edit(
+            "region = { face = \"x_min\" }",
+            "region = { face = \"x_min\", box = { min_mm = [0.0, 0.0, 0.0], max_mm = [1.0, 1.0, 1.0] } }",
+        ),
+        "supports[0].region",
+        "a region has one kind, this one has 2: `face` and `box`",
+    );
+    rejects(
+        &edit("region = { face = \"x_min\" }", "region = {}"),
+        "supports[0].region",
+        "a region needs one kind: face, box, cylinder",
+    );
+    rejects(
+        &format!(
+            "{SMALL_DESIGN}\n[[keep_empty]]\nregion = {{ box = {{ min_mm = [0.0, 0.0, 0.0], max_mm = [12.0, 4.0, 4.0] }} }}\n"
+        ),
+        "keep_empty",
+        "keep_empty covers the whole domain",
+    );
+    rejects(
+        &edit("youngs_modulus_mpa = 2400.0", "youngs_modulus_mpa = 1e300"),
+        "material.youngs_modulus_mpa",
+        "1e300 must lie in [1e-6, 1e9] MPa",
+    );
+    rejects(
+        &edit("youngs_modulus_mpa = 2400.0", "youngs_modulus_mpa = 1e-300"),
+        "material.youngs_modulus_mpa",
+        "1e-300 must lie in",
+    );
+    rejects(
+        &edit("density_g_cm3 = 1.24", "density_g_cm3 = 1e300"),
+        "material.density_g_cm3",
+        "must lie in (0, 100] g/cm³",
+    );
+    rejects(
+        &edit("volume_fraction = 0.3", "volume_fraction = \"high\""),
+        "optimization.volume_fraction",
+        "expected a number",
+    );
+    rejects(
+        &edit("max_iterations = 30", "max_iterations = 2.5"),
+        "optimization.max_iterations",
+        "expected a whole number",
     );
 }

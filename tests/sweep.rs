@@ -125,7 +125,7 @@ fn invalid_sweeps_name_the_key_and_run_nothing() {
         (
             r#"vary = { "optimization.volume_fraction" = ["high"] }"#,
             r#"sweep.vary."optimization.volume_fraction"[0]"#,
-            "expected f64",
+            "expected a number",
         ),
         (
             r#"vary = { "optimization.volume_fraction" = [] }"#,

@@ -67,6 +67,51 @@ fn in_binary_units(bytes: f64) -> String {
     }
 }
 
+/// The kinds a region can have, as its one key.
+const REGION_KINDS: &str = "face, box, cylinder, sphere, point_mm, stl, surface_of or union";
+
+/// serde's and toml's messages in the words of a design file: a region with several kinds or
+/// none names them (`span` is the text the error points at), and type errors say "a number"
+/// rather than "f64".
+pub(crate) fn plain_words(message: &str, span: &str) -> String {
+    if message.starts_with("wanted exactly 1 element") {
+        let keys: Vec<String> = toml::from_str::<toml::Table>(&format!("region = {span}"))
+            .ok()
+            .and_then(|t| {
+                t.get("region")?
+                    .as_table()
+                    .map(|r| r.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        return match keys.len() {
+            0 => format!("a region needs one kind: {REGION_KINDS}"),
+            _ => format!(
+                "a region has one kind, this one has {}: {}; keep one, or combine them with `union = [{{ .. }}, {{ .. }}]`",
+                keys.len(),
+                keys.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        };
+    }
+    let mut text = message.to_string();
+    for (serde_word, ours) in [
+        ("expected f64", "expected a number"),
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected u32", "expected a whole number ≥ 0"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected a boolean", "expected true or false"),
+        (
+            "expected an array of length 3",
+            "expected three numbers [x, y, z]",
+        ),
+    ] {
+        text = text.replace(serde_word, ours);
+    }
+    text
+}
+
 fn key_prefix(key: &str) -> String {
     if key.is_empty() || key == "." {
         String::new()
@@ -82,12 +127,13 @@ impl DesignError {
         let before = &text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let span = error.span().map_or("", |s| text.get(s).unwrap_or(""));
         Self::Parse {
             file: file.to_path_buf(),
             key: key.to_string(),
             line,
             column,
-            message: error.message().trim().to_string(),
+            message: plain_words(error.message().trim(), span),
         }
     }
 

@@ -18,6 +18,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use error::DesignError;
+pub(crate) use error::plain_words;
 pub use region::{Axis, Face, Region};
 
 /// A design file.

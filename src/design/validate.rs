@@ -116,6 +116,16 @@ impl Regions {
     }
 }
 
+/// `x` as written by hand: plainly between 10⁻³ and 10⁶, else with an exponent (`1e300`, not
+/// three hundred digits).
+fn short(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e6).contains(&x.abs()) || !x.is_finite() {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Largest grid accepted (elements); beyond it memory, not patience, runs out.
 const MAX_ELEMENTS: usize = 200_000_000;
 /// Grids with more nodes than this are refused before anything is estimated: their DOF counts
@@ -583,10 +593,16 @@ impl Design {
             }
             MaterialSpec::Custom(custom) => custom,
         };
-        if !(m.youngs_modulus_mpa.is_finite() && m.youngs_modulus_mpa > 0.0) {
+        // Bounds far beyond any solid (1 Pa to 1000 × diamond's modulus; 100 g/cm³, four times
+        // osmium's density), so that a typo is named here instead of overflowing the solve.
+        let (e_min, e_max) = (1e-6, 1e9);
+        if !(m.youngs_modulus_mpa >= e_min && m.youngs_modulus_mpa <= e_max) {
             return Err((
                 "material.youngs_modulus_mpa",
-                format!("{} must be positive (MPa)", m.youngs_modulus_mpa),
+                format!(
+                    "{} must lie in [{e_min:e}, {e_max:e}] MPa",
+                    short(m.youngs_modulus_mpa)
+                ),
             ));
         }
         if !(m.poisson_ratio > -1.0 && m.poisson_ratio < 0.5) {
@@ -596,19 +612,19 @@ impl Design {
             ));
         }
         if let Some(rho) = m.density_g_cm3
-            && !(rho.is_finite() && rho > 0.0)
+            && !(rho > 0.0 && rho <= 100.0)
         {
             return Err((
                 "material.density_g_cm3",
-                format!("{rho} must be positive (g/cm³)"),
+                format!("{} must lie in (0, 100] g/cm³", short(rho)),
             ));
         }
         if let Some(y) = m.yield_strength_mpa
-            && !(y.is_finite() && y > 0.0)
+            && !(y > 0.0 && y <= e_max)
         {
             return Err((
                 "material.yield_strength_mpa",
-                format!("{y} must be positive (MPa)"),
+                format!("{} must lie in (0, {e_max:e}] MPa", short(y)),
             ));
         }
         Ok(Material {
@@ -642,10 +658,21 @@ impl Design {
             }
         }
         if !roles.contains(&ElementRole::Design) {
-            return Err((
-                "keep_solid".into(),
-                "keep_solid and keep_empty together cover the whole domain, leaving nothing to optimize".into(),
-            ));
+            let (key, message) = match (self.keep_solid.is_empty(), self.keep_empty.is_empty()) {
+                (true, _) => (
+                    "keep_empty",
+                    "keep_empty covers the whole domain, leaving nothing to optimize",
+                ),
+                (_, true) => (
+                    "keep_solid",
+                    "keep_solid covers the whole domain, leaving nothing to optimize",
+                ),
+                _ => (
+                    "keep_solid",
+                    "keep_solid and keep_empty together cover the whole domain, leaving nothing to optimize",
+                ),
+            };
+            return Err((key.into(), message.into()));
         }
         Ok(roles)
     }

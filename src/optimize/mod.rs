@@ -164,6 +164,19 @@ impl Observer for Silent {
     fn observe(&mut self, _: &IterationRecord, _: usize) {}
 }
 
+/// What a compliance that is not a positive number says about its cause.
+fn bad_compliance(compliance: f64) -> String {
+    if compliance.is_finite() {
+        format!(
+            "compliance is {compliance}: no load does work on the structure (are the loads on held nodes, or on empty space?)"
+        )
+    } else {
+        format!(
+            "compliance is {compliance}: the solve gave non-finite displacements although loads and material are within their bounds; please report this with the design file"
+        )
+    }
+}
+
 /// Why an optimization failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OptimizeError {
@@ -201,7 +214,7 @@ pub enum OptimizeError {
     #[error("cannot resume from the checkpoint: {0}")]
     Resume(String),
     /// The compliance is not finite or not positive.
-    #[error("iteration {iteration}: compliance is {compliance} (loads must act on the structure)")]
+    #[error("iteration {iteration}: {}", bad_compliance(*compliance))]
     BadCompliance {
         /// Design iteration.
         iteration: usize,

@@ -412,8 +412,11 @@ fn resolve(
         )
         .map_err(|m| error("optimization", &m))?;
     }
-    let mut design: Design = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(|e| error(&e.path().to_string(), e.inner().message().trim()))?;
+    let mut design: Design =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let message = crate::design::plain_words(e.inner().message().trim(), "");
+            error(&e.path().to_string(), &message)
+        })?;
     let id = variant_id(&design);
     absolute_stl_paths(&mut design, base_dir);
     design.to_problem(file).map_err(|e| match e {
@@ -722,7 +725,7 @@ vary = { "optimization.volume_fraction" = [0.2, 0.3], material = ["PLA"] }"#,
         assert_eq!(e.key(), "sweep.vary.\"material\"[1]");
         let e = sweep(r#"vary = { "optimization.penalization" = ["high"] }"#).unwrap_err();
         assert_eq!(e.key(), "sweep.vary.\"optimization.penalization\"[0]");
-        assert!(e.to_string().contains("expected f64"), "{e}");
+        assert!(e.to_string().contains("expected a number"), "{e}");
         let e = sweep(r#"vary = { "optimization.volume_fraction" = [] }"#).unwrap_err();
         assert!(e.to_string().contains("empty list"), "{e}");
         let e = sweep(

@@ -1,6 +1,7 @@
 //! Integration tests, one binary. Modules:
 //! - `cli_errors`: bad design files and arguments give exit code 1 and name the key (issue 2).
 //! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
+//! - `fuzz`: proptest of the design parser, the STL reader and the VTI reader on arbitrary and mutated inputs: no panic, under a second, an error or a valid value (issue 16).
 //! - `designs`: every example design in `designs/` is valid (issue 2).
 //! - `loads_regions`: regions, loads and their errors through the library and the CLI (issue 5).
 //! - `manufacturing`: overhang control keys, errors, and self-supporting results (issue 6).
@@ -24,6 +25,7 @@ mod common;
 mod cli_errors;
 mod cli_run;
 mod designs;
+mod fuzz;
 mod loads_regions;
 mod manufacturing;
 mod mma_oracle;

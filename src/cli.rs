@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use formwerk::analysis::DesignAnalysis;
@@ -62,7 +62,7 @@ enum Command {
         #[arg(long)]
         max_iterations: Option<usize>,
         /// Print nothing but errors.
-        #[arg(long)]
+        #[arg(long, short)]
         quiet: bool,
         #[command(flatten)]
         slicer: SlicerArgs,
@@ -82,6 +82,14 @@ enum Command {
         /// a design that needs more is refused before anything is allocated.
         #[arg(long, value_name = "SIZE", value_parser = formwerk::memory::parse_bytes)]
         max_memory: Option<u64>,
+        /// A line per iteration with the solver's iterations, residual and time, instead of the
+        /// progress bar.
+        #[arg(long, short, conflicts_with = "quiet")]
+        verbose: bool,
+        /// Print the result (result.json, with `out_dir`) as one JSON document on stdout instead
+        /// of the summary lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Run every variant of a design file's [sweep] here (or write a cluster plan with --plan),
     /// then summary.csv, summary.json and pareto.svg.
@@ -106,7 +114,7 @@ enum Command {
         #[arg(long)]
         max_iterations: Option<usize>,
         /// Print nothing but errors.
-        #[arg(long)]
+        #[arg(long, short)]
         quiet: bool,
         #[command(flatten)]
         slicer: SlicerArgs,
@@ -118,9 +126,17 @@ enum Command {
         /// The sweep folder (holding variants.json).
         dir: PathBuf,
         /// Print nothing but errors.
-        #[arg(long)]
+        #[arg(long, short)]
         quiet: bool,
     },
+    /// Print a completion script for a shell, e.g.
+    /// `formwerk completions bash > ~/.local/share/bash-completion/completions/formwerk`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `formwerk man > ~/.local/share/man/man1/formwerk.1`.
+    Man,
     /// Validate a design and print its size and estimated memory; exit 0 if it is usable.
     #[command(after_help = EXAMPLES)]
     Check {
@@ -129,6 +145,9 @@ enum Command {
         /// The memory a run may use, e.g. `8G` (default: what this machine has available).
         #[arg(long, value_name = "SIZE", value_parser = formwerk::memory::parse_bytes)]
         max_memory: Option<u64>,
+        /// Print the same as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Time the fixed cantilever benchmark at several sizes; print a table and write JSON.
     #[command(
@@ -285,6 +304,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             force,
             checkpoint_every,
             max_memory,
+            verbose,
+            json,
         } => {
             let slicer = slicer.pick()?;
             let options = RunChoices {
@@ -298,6 +319,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 },
                 checkpoint: checkpoint_every,
                 max_memory,
+                verbose,
+                json,
             };
             in_pool(threads, || run_design(&design, out, options))
         }
@@ -321,7 +344,29 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             slicer: slicer.pick()?,
         }),
         Command::Collect { dir, quiet } => crate::cli_sweep::collect_dir(&dir, quiet),
-        Command::Check { design, max_memory } => check_design(&design, max_memory),
+        Command::Check {
+            design,
+            max_memory,
+            json,
+        } => check_design(&design, max_memory, json),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "formwerk",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                // `formwerk man | head` closes the pipe early: not a failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other
+                    .context("cannot write the man page")
+                    .map_err(Failure::Internal),
+            }
+        }
         Command::Analyze {
             design,
             density,
@@ -433,6 +478,8 @@ struct RunChoices {
     resume: formwerk::resume::Resume,
     checkpoint: formwerk::resume::CheckpointInterval,
     max_memory: Option<u64>,
+    verbose: bool,
+    json: bool,
 }
 
 fn run_design(path: &Path, out: Option<PathBuf>, choices: RunChoices) -> Result<(), Failure> {
@@ -443,6 +490,8 @@ fn run_design(path: &Path, out: Option<PathBuf>, choices: RunChoices) -> Result<
         resume,
         checkpoint,
         max_memory,
+        verbose,
+        json,
     } = choices;
     let input = |e: formwerk::DesignError| Failure::Input(e.into());
     let mut design = formwerk::Design::load(path).map_err(input)?;
@@ -457,7 +506,7 @@ fn run_design(path: &Path, out: Option<PathBuf>, choices: RunChoices) -> Result<
     let mut progress = UntilSignal(if quiet {
         Box::new(Silent)
     } else {
-        Box::new(Progress::new())
+        Box::new(Progress::new(verbose))
     });
     crate::interrupt::listen(
         "interrupted: stopping before the next iteration and keeping the checkpoint (again to abort now)",
@@ -487,7 +536,17 @@ fn run_design(path: &Path, out: Option<PathBuf>, choices: RunChoices) -> Result<
             e => Failure::Internal(e.into()),
         })?;
     drop(progress);
-    if !quiet {
+    if json {
+        let result_file = report.out_dir.join("result.json");
+        let mut result: serde_json::Value = std::fs::read(&result_file)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(serde_json::from_slice(&bytes)?))
+            .with_context(|| format!("cannot read {}", result_file.display()))
+            .map_err(Failure::Internal)?;
+        result["out_dir"] = report.out_dir.to_string_lossy().into_owned().into();
+        result["resumed_after"] = report.resumed_after.into();
+        println!("{result}");
+    } else if !quiet {
         let outcome = &report.outcome;
         for warning in &report.warnings {
             eprintln!("warning: {warning}");
@@ -796,7 +855,7 @@ fn not_solid(path: &Path, report: &formwerk::mesh::MeshReport) -> Result<(), Fai
     )))
 }
 
-fn check_design(path: &Path, max_memory: Option<u64>) -> Result<(), Failure> {
+fn check_design(path: &Path, max_memory: Option<u64>, json: bool) -> Result<(), Failure> {
     if std::fs::read_to_string(path).is_ok_and(|text| formwerk::sweep::spec::has_sweep(&text)) {
         return crate::cli_sweep::check_sweep(path);
     }
@@ -812,6 +871,40 @@ fn check_design(path: &Path, max_memory: Option<u64>) -> Result<(), Failure> {
     let solver = LinearSolver::new(grid, ke, &problem.fixed_dofs, &problem.solver)
         .context("cannot plan the linear solver")
         .map_err(Failure::Internal)?;
+    let design_elements = problem.design_element_count();
+    if json {
+        let report = serde_json::json!({
+            "schema_version": formwerk::output::SCHEMA_VERSION,
+            "file": path,
+            "valid": true,
+            "name": problem.name,
+            "elements": grid.elements,
+            "element_count": grid.element_count(),
+            "element_size_mm": grid.element_size_mm,
+            "dofs": grid.dof_count(),
+            "fixed_dofs": fixed,
+            "load_cases": problem.load_cases.len(),
+            "filter_radius_mm": problem.optimization.filter_radius_mm,
+            "solver": {
+                "kind": solver.kind(),
+                "levels": solver.levels(),
+                "tolerance": solver.tolerance(),
+            },
+            "estimated_memory_bytes": needed_bytes,
+            "memory_limit_bytes": limit.as_ref().map(|l| l.bytes),
+            "memory_limit_source": limit.as_ref().map(|l| l.source.clone()),
+            "design_elements": design_elements,
+            "regions": problem.regions.iter().map(|r| serde_json::json!({
+                "key": r.key,
+                "description": r.description,
+                "nodes": r.nodes,
+                "elements": r.elements,
+            })).collect::<Vec<_>>(),
+            "warnings": problem.warnings,
+        });
+        println!("{report}");
+        return Ok(());
+    }
     println!("{}: valid", path.display());
     println!("  name:               {}", problem.name);
     println!(
@@ -845,7 +938,6 @@ fn check_design(path: &Path, max_memory: Option<u64>) -> Result<(), Failure> {
             l.source
         ))
     );
-    let design_elements = problem.design_element_count();
     println!(
         "  design elements:    {design_elements} ({} kept solid or empty)",
         grid.element_count() - design_elements
@@ -1011,7 +1103,6 @@ fn printers(json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Progress: a bar on a terminal, a plain line every few seconds otherwise.
 /// Passes the iterations on, and asks the loop to stop once Ctrl-C or SIGTERM came.
 struct UntilSignal(Box<dyn Observer>);
 
@@ -1025,22 +1116,40 @@ impl Observer for UntilSignal {
     }
 }
 
+/// Progress: a bar with elapsed time and ETA on a terminal, a plain line every few seconds
+/// otherwise, or (verbose) a line per iteration with the solver's figures.
 struct Progress {
     bar: Option<ProgressBar>,
     last_line: Option<Instant>,
+    verbose: bool,
+    started: Instant,
+    /// The first iteration seen (a resumed run starts past 1).
+    first: Option<usize>,
 }
 
 impl Progress {
     const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
-    fn new() -> Self {
+    fn new(verbose: bool) -> Self {
         // indicatif hides everything when stderr is not a terminal (CRATES.md), so plain lines then.
         let terminal =
             std::io::stderr().is_terminal() && std::env::var("TERM").is_ok_and(|t| t != "dumb");
         Self {
-            bar: terminal.then(ProgressBar::hidden),
+            bar: (terminal && !verbose).then(ProgressBar::hidden),
             last_line: None,
+            verbose,
+            started: Instant::now(),
+            first: None,
         }
+    }
+
+    /// Elapsed time and the time left to `max_iterations` at the pace so far, as `12s, ETA 40s`.
+    fn timing(&mut self, iteration: usize, max_iterations: usize) -> String {
+        let first = *self.first.get_or_insert(iteration);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let done = (iteration + 1).saturating_sub(first).max(1) as f64;
+        let left = elapsed / done * max_iterations.saturating_sub(iteration) as f64;
+        format!("{elapsed:.0}s, ETA {left:.0}s")
     }
 }
 
@@ -1055,7 +1164,7 @@ impl Observer for Progress {
                 *bar = ProgressBar::new(max_iterations as u64);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{elapsed_precise} [{bar:30}] iter {pos}/{len}  {msg}",
+                        "{elapsed_precise} [{bar:30}] iter {pos}/{len} ETA {eta}  {msg}",
                     )
                     .expect("static template")
                     .progress_chars("=> "),
@@ -1063,11 +1172,18 @@ impl Observer for Progress {
             }
             bar.set_position(r.iter as u64);
             bar.set_message(message);
+        } else if self.verbose {
+            let timing = self.timing(r.iter, max_iterations);
+            eprintln!(
+                "iter {:>4}/{max_iterations}  {message}  CG {} it, residual {:.1e}, {:.2} s  ({timing})",
+                r.iter, r.solver_iterations, r.relative_residual, r.seconds
+            );
         } else if self
             .last_line
             .is_none_or(|t| t.elapsed() >= Self::LINE_INTERVAL)
         {
-            eprintln!("iter {:>4}/{max_iterations}  {message}", r.iter);
+            let timing = self.timing(r.iter, max_iterations);
+            eprintln!("iter {:>4}/{max_iterations}  {message}  ({timing})", r.iter);
             self.last_line = Some(Instant::now());
         }
     }

@@ -238,3 +238,95 @@ fn every_json_output_states_its_schema_version() {
     assert_eq!(analysed.status.code(), Some(0), "{}", stderr(&analysed));
     assert_eq!(read_json(&out.join("analysis.json"))["schema_version"], 1);
 }
+
+/// Issue 17, point 3: machine-readable output, completions, a man page, short flags and
+/// suggestions for typos.
+#[test]
+fn json_output_completions_man_page_and_suggestions() {
+    let dir = tempfile::tempdir().unwrap();
+    let design = write_design(dir.path(), "small.toml", SMALL_DESIGN);
+    let path = design.to_str().unwrap();
+
+    let output = formwerk(&["check", path, "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["elements"], serde_json::json!([12, 4, 4]));
+    assert_eq!(report["dofs"], 975);
+    assert!(report["estimated_memory_bytes"].as_f64().unwrap() > 0.0);
+    assert!(report["regions"].as_array().unwrap().len() >= 2);
+
+    let out = dir.path().join("out");
+    let output = formwerk(&[
+        "run",
+        path,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        "-q",
+        "--no-slicer",
+        "--max-iterations",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let written = read_json(&out.join("result.json"));
+    assert_eq!(result["compliance_nmm"], written["compliance_nmm"]);
+    assert_eq!(result["iterations"], 5);
+    assert_eq!(result["out_dir"], out.to_str().unwrap());
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+
+    // -v: a line per iteration with the solver's figures, elapsed time and ETA.
+    let output = formwerk(&[
+        "run",
+        path,
+        "--out",
+        out.to_str().unwrap(),
+        "-v",
+        "--no-slicer",
+        "--max-iterations",
+        "4",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert_eq!(said.matches("CG ").count(), 4, "{said}");
+    assert!(said.contains("ETA"), "{said}");
+
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = formwerk(&["completions", shell]);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("formwerk") && script.contains("checkpoint-every"),
+            "{shell}"
+        );
+    }
+    let output = formwerk(&["man"]);
+    assert_eq!(output.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        page.contains(".TH formwerk 1") && page.contains("completions"),
+        "{page}"
+    );
+
+    // Did you mean: design keys and material names.
+    let typo = write_design(
+        dir.path(),
+        "typo.toml",
+        &SMALL_DESIGN.replace("volume_fraction = 0.3", "volume_fractio = 0.3"),
+    );
+    let said = stderr(&formwerk(&["check", typo.to_str().unwrap()]));
+    assert!(said.contains("did you mean `volume_fraction`?"), "{said}");
+    let typo = write_design(
+        dir.path(),
+        "material.toml",
+        &SMALL_DESIGN
+            .replace(
+                "[material]\nyoungs_modulus_mpa = 2400.0\npoisson_ratio = 0.36\ndensity_g_cm3 = 1.24\n",
+                "",
+            )
+            .replace("name = \"small\"", "name = \"small\"\nmaterial = \"PTEG\""),
+    );
+    let said = stderr(&formwerk(&["check", typo.to_str().unwrap()]));
+    assert!(said.contains("did you mean \"PETG\"?"), "{said}");
+}

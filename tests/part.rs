@@ -144,7 +144,7 @@ fn inspect_finds_holes_and_rejects_non_stl_files() {
                 bytes[96..100].copy_from_slice(&f32::NAN.to_le_bytes());
                 bytes.clone()
             },
-            "not a finite number",
+            "facet 1, corner 1, has a coordinate that is not a finite number",
         ),
     ];
     for (name, content, says) in cases {

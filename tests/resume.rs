@@ -464,3 +464,42 @@ fn a_cancelled_library_run_keeps_its_state_and_a_sweep_variant_goes_on_from_it()
     let report = library_run(&other, &out, &mut Silent, Resume::IfUnchanged).unwrap();
     assert_eq!(report.resumed_after, None);
 }
+
+#[test]
+fn a_checkpoint_of_another_binary_is_refused_and_ctrl_c_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_design(dir.path(), "long.toml", &long_design());
+    let out = dir.path().join("out");
+    let child = spawn_run(&file, &out, &["--checkpoint-every", "never"]);
+    wait_until_running(&out);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert_eq!(files_in(&out), [".formwerk.lock", CHECKPOINT_FILE]);
+
+    // The same checkpoint as another build would have written it.
+    let path = out.join(CHECKPOINT_FILE);
+    let mut state = LoopState::read(BufReader::new(File::open(&path).unwrap())).unwrap();
+    state.header.identity["binary_digest"] = "0123456789abcdef".into();
+    let arrays = state.clone().into_arrays();
+    let named: Vec<(String, &[f64])> = arrays
+        .iter()
+        .map(|(name, values)| (name.clone(), values.as_slice()))
+        .collect();
+    let mut bytes = Vec::new();
+    formwerk::optimize::checkpoint::write(&mut bytes, &state.header, &named).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let output = resume(&file, &out, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("made by another formwerk binary") && said.contains("0123456789abcdef"),
+        "{said}"
+    );
+    let output = resume(&file, &out, &["--force"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

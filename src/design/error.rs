@@ -95,6 +95,21 @@ pub(crate) fn plain_words(message: &str, span: &str) -> String {
             ),
         };
     }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((unknown, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let hint = did_you_mean(unknown, &candidates)
+            .map_or(String::new(), |close| format!("did you mean `{close}`? "));
+        return format!(
+            "unknown key `{unknown}`; {hint}the keys here are {}",
+            candidates
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let mut text = message.to_string();
     for (serde_word, ours) in [
         ("expected f64", "expected a number"),
@@ -110,6 +125,17 @@ pub(crate) fn plain_words(message: &str, span: &str) -> String {
         text = text.replace(serde_word, ours);
     }
     text
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo: at
+/// most a third of the word's letters changed.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|&(distance, c)| distance <= c.chars().count().max(3) / 3)
+        .min()
+        .map(|(_, c)| c)
 }
 
 fn key_prefix(key: &str) -> String {

@@ -578,7 +578,15 @@ impl Design {
                     return Err((
                         "material",
                         format!(
-                            "{name:?} is not a built-in material; use one of {} (see `formwerk materials`) or a table with youngs_modulus_mpa and poisson_ratio",
+                            "{name:?} is not a built-in material; {}use one of {} (see `formwerk materials`) or a table with youngs_modulus_mpa and poisson_ratio",
+                            crate::design::error::did_you_mean(
+                                name,
+                                &crate::materials::LIBRARY
+                                    .iter()
+                                    .map(|m| m.name)
+                                    .collect::<Vec<_>>()
+                            )
+                            .map_or(String::new(), |close| format!("did you mean {close:?}? ")),
                             crate::materials::names()
                         ),
                     ));

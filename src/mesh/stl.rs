@@ -27,13 +27,18 @@ pub fn read_stl<R: std::io::Read + std::io::Seek>(reader: &mut R) -> std::io::Re
         ),
         _ => e,
     })?;
-    if let Some((i, v)) = (indexed.vertices.iter().enumerate())
-        .find(|(_, v)| ![v[0], v[1], v[2]].iter().all(|c| c.is_finite()))
-    {
+    // Named by the first facet (in file order, counted from 1) that uses such a vertex.
+    let finite = |v: &Vertex| [v[0], v[1], v[2]].iter().all(|c| c.is_finite());
+    if let Some((facet, corner, v)) = (indexed.faces.iter().enumerate()).find_map(|(f, face)| {
+        (face.vertices.iter().enumerate())
+            .map(|(k, &i)| (k, &indexed.vertices[i]))
+            .find(|(_, v)| !finite(v))
+            .map(|(k, v)| (f + 1, k + 1, v))
+    }) {
         return Err(Error::new(
             ErrorKind::InvalidData,
             format!(
-                "vertex {i} has a coordinate that is not a finite number ({}, {}, {})",
+                "facet {facet}, corner {corner}, has a coordinate that is not a finite number ({}, {}, {})",
                 v[0], v[1], v[2]
             ),
         ));

@@ -127,6 +127,11 @@ impl LoopState {
         Ok(values)
     }
 
+    /// The arrays by name, in name order (to write the state again).
+    pub fn into_arrays(self) -> Vec<(String, Vec<f64>)> {
+        self.arrays.into_iter().collect()
+    }
+
     /// Reads a checkpoint written by [`write`].
     pub fn read(reader: impl Read) -> Result<Self, CheckpointError> {
         let mut reader = Fnv1a::new(reader);

@@ -72,7 +72,11 @@ fn render(
 
     let x_range = iteration_range(compliance.iter().chain(&volume).map(|p| p.0));
     let compliance_range = padded_range(compliance.iter().map(|p| p.1), 0.05);
-    let volume_range = padded_range(volume.iter().map(|p| p.1), 0.05);
+    // A volume fraction held to its target varies in the 7th digit: at least 0.02 of the axis,
+    // so that it shows as the flat line it is, between distinct ticks.
+    let volume_range = at_least(padded_range(volume.iter().map(|p| p.1), 0.05), 0.02);
+    let volume_decimals = decimals(&volume_range);
+    let compliance_decimals = decimals(&compliance_range);
 
     let mut svg = String::new();
     {
@@ -91,12 +95,13 @@ fn render(
             .configure_mesh()
             .x_desc("iteration")
             .y_desc("compliance (N·mm)")
+            .y_label_formatter(&|y| tick_label(*y, compliance_decimals))
             .draw()
             .map_err(plot_error)?;
         chart
             .configure_secondary_axes()
             .y_desc("volume fraction")
-            .y_label_formatter(&|y| format!("{y:.3}"))
+            .y_label_formatter(&|y| format!("{y:.volume_decimals$}"))
             .draw()
             .map_err(plot_error)?;
         // A lone point would be an invisible zero-length line: mark it.
@@ -174,6 +179,34 @@ fn padded_range(values: impl Iterator<Item = f64>, margin: f64) -> Range<f64> {
         low..high
     } else {
         low..low + 1.0
+    }
+}
+
+/// `range` widened about its middle to at least `span`.
+fn at_least(range: Range<f64>, span: f64) -> Range<f64> {
+    if range.end - range.start >= span {
+        return range;
+    }
+    let middle = 0.5 * (range.start + range.end);
+    middle - 0.5 * span..middle + 0.5 * span
+}
+
+/// Decimals that tell apart ticks about a tenth of `range` apart (plotters places about ten).
+fn decimals(range: &Range<f64>) -> usize {
+    let step = (range.end - range.start) / 10.0;
+    if !(step.is_finite() && step > 0.0) {
+        return 3;
+    }
+    (-step.log10()).ceil().clamp(0.0, 12.0) as usize
+}
+
+/// A tick label with `decimals` decimals, or in scientific notation for large or tiny values,
+/// where decimals would be too many digits to read.
+fn tick_label(y: f64, decimals: usize) -> String {
+    if y != 0.0 && !(1e-3..1e6).contains(&y.abs()) {
+        format!("{y:.3e}")
+    } else {
+        format!("{y:.decimals$}")
     }
 }
 
@@ -270,6 +303,37 @@ mod tests {
         let path = dir.path().join("empty.svg");
         write_convergence_svg(&path, &[], &[], &[]).expect("empty plot");
         assert!(path.exists());
+    }
+
+    /// The texts of the SVG's `<text>` elements.
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_volume_held_to_its_target_gets_distinct_readable_ticks() {
+        let iterations: Vec<usize> = (1..=40).collect();
+        let compliance: Vec<f64> = (1..=40).map(|i| 100.0 / f64::from(i)).collect();
+        let volume: Vec<f64> = (0..40).map(|i| 0.25 + 1e-7 * f64::from(i % 3)).collect();
+        let svg = render(&iterations, &compliance, &volume).unwrap();
+        let labels = texts(&svg);
+        let fractions: Vec<&String> = labels.iter().filter(|t| t.starts_with("0.2")).collect();
+        assert!(fractions.len() >= 3, "{labels:?}");
+        let distinct: std::collections::BTreeSet<&String> = fractions.iter().copied().collect();
+        assert_eq!(distinct.len(), fractions.len(), "{fractions:?}");
+        assert!(fractions.iter().all(|t| t.len() <= 6), "{fractions:?}");
+        // Compliance ticks are distinct too, also for a nearly settled run.
+        let settled: Vec<f64> = (1..=40).map(|i| 1234.5 + 1e-3 / f64::from(i)).collect();
+        let labels = texts(&render(&iterations, &settled, &volume).unwrap());
+        let ticks: Vec<&String> = labels.iter().filter(|t| t.starts_with("1234")).collect();
+        let distinct: std::collections::BTreeSet<&String> = ticks.iter().copied().collect();
+        assert!(
+            ticks.len() >= 3 && distinct.len() == ticks.len(),
+            "{ticks:?}"
+        );
     }
 
     #[test]

@@ -648,3 +648,46 @@ fn parse_prusa_info_reads_key_value_lines() {
     assert_eq!(info["volume"], "833.333374");
     assert_eq!(info.len(), 6);
 }
+
+/// Issue 17, point 4: the 3MF has its model at the conventional `3D/3dmodel.model`, in
+/// millimetres, and PrusaSlicer imports it as the same part as the STL (facets and volume).
+#[test]
+fn prusa_slicer_imports_the_3mf_as_the_same_part_as_the_stl() {
+    if !slicers_installed() {
+        return;
+    }
+    let design = format!("{SMALL_DESIGN}\n[output]\nformats = [\"stl\", \"3mf\"]\n");
+    let (dir, out, output) = run_design(&design, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let package = std::fs::File::open(out.join("part.3mf")).unwrap();
+    let mut archive = zip::ZipArchive::new(package).unwrap();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "3D/3dmodel.model"), "{names:?}");
+    let mut model = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("3D/3dmodel.model").unwrap(),
+        &mut model,
+    )
+    .unwrap();
+    assert!(model.contains("unit=\"millimeter\""));
+    let info = |file: &str| {
+        let output = run_tool(
+            Command::new("prusa-slicer").args(["--info", out.join(file).to_str().unwrap()]),
+            dir.path(),
+            CHECK_LIMIT,
+        );
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+        parse_prusa_info(&stdout(&output))
+    };
+    let (three_mf, stl) = (info("part.3mf"), info("part.stl"));
+    assert_eq!(three_mf["number_of_facets"], stl["number_of_facets"]);
+    assert_eq!(three_mf["manifold"], "yes");
+    let volume = |info: &BTreeMap<String, String>| info["volume"].parse::<f64>().unwrap();
+    assert!(
+        relative_difference(volume(&three_mf), volume(&stl)) < VOLUME_TOLERANCE,
+        "{three_mf:?} {stl:?}"
+    );
+}

@@ -137,6 +137,8 @@ enum Command {
     },
     /// Print the man page (roff), e.g. `formwerk man > ~/.local/share/man/man1/formwerk.1`.
     Man,
+    /// Print the JSON Schema of design files (for completion and checks in an editor).
+    Schema,
     /// Validate a design and print its size and estimated memory; exit 0 if it is usable.
     #[command(after_help = EXAMPLES)]
     Check {
@@ -356,6 +358,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 "formwerk",
                 &mut std::io::stdout(),
             );
+            Ok(())
+        }
+        Command::Schema => {
+            println!("{}", formwerk::design::json_schema());
             Ok(())
         }
         Command::Man => {

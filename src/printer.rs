@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// The direction in which the printer stacks layers. The base plate lies at the start of the
 /// direction: for `+z` layer `k = 0` is on the plate, for `-z` layer `k = nz − 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum BuildDirection {
     /// Layers grow towards +x; the plate is at x = 0. Written `"+x"`.
     #[serde(rename = "+x")]

@@ -330,3 +330,75 @@ fn json_output_completions_man_page_and_suggestions() {
     let said = stderr(&formwerk(&["check", typo.to_str().unwrap()]));
     assert!(said.contains("did you mean \"PETG\"?"), "{said}");
 }
+
+/// Issue 17: `formwerk schema` is a JSON Schema that every example design satisfies (checked by
+/// Python's `jsonschema`, as an editor's validator would) and that catches an unknown key.
+#[test]
+fn the_design_schema_accepts_every_example_and_refuses_a_typo() {
+    let output = formwerk(&["schema"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let schema_file = dir.path().join("design.schema.json");
+    std::fs::write(&schema_file, &output.stdout).unwrap();
+    let typo = write_design(
+        dir.path(),
+        "typo.toml",
+        &SMALL_DESIGN.replace("volume_fraction = 0.3", "volume_fractio = 0.3"),
+    );
+    // Each file as `path: ok` or `path: <first error>`; a sweep's own table is not a design key.
+    let script = r#"
+import json, sys, tomllib, jsonschema
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft202012Validator(schema)
+for path in sys.argv[2:]:
+    design = tomllib.load(open(path, "rb"))
+    design.pop("sweep", None)
+    errors = sorted(validator.iter_errors(design), key=str)
+    print(path + ": " + ("ok" if not errors else errors[0].message.replace("\n", " ")))
+"#;
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but the jsonschema Python package is missing; run `pip install jsonschema`"
+        );
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "\n*** SKIPPED: the jsonschema Python package is not installed; `pip install jsonschema` to check the design schema ***\n"
+        );
+        return;
+    }
+    let mut files: Vec<String> = std::fs::read_dir(crate::common::repo_root().join("designs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 11);
+    files.push(typo.to_string_lossy().into_owned());
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, schema_file.to_str().unwrap()])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+    for line in listed.lines() {
+        if line.contains("typo.toml") {
+            assert!(line.contains("volume_fractio"), "{line}");
+        } else {
+            assert!(line.ends_with(": ok"), "{line}");
+        }
+    }
+    assert_eq!(listed.lines().count(), files.len());
+}

@@ -19,10 +19,21 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use error::DesignError;
 pub(crate) use error::plain_words;
+
+/// The JSON Schema (draft 2020-12) of design files, generated from the types that parse them,
+/// pretty-printed: editors (Taplo / Even Better TOML) use it for completion and checks.
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(Design);
+    schema.insert(
+        "$id".into(),
+        "https://formwerk.dev/schema/design.json".into(),
+    );
+    serde_json::to_string_pretty(&schema).expect("a schema is JSON")
+}
 pub use region::{Axis, Face, Region};
 
 /// A design file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Design {
     /// Name of the design; the default output folder is `runs/<name>`.
@@ -62,7 +73,7 @@ pub struct Design {
 
 /// A `[printer]` table: a preset and/or explicit values (explicit keys override the preset;
 /// see [`crate::printer`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrinterSpec {
     /// A preset from `formwerk printers`, e.g. `"prusa_mk3s_0.4"` (default `"generic_0.4"`'s
@@ -108,12 +119,13 @@ impl PrinterSpec {
 }
 
 /// How the part will be made: additive-manufacturing constraints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManufacturingSpec {
     /// Build direction for overhang control: `"+x"`, `"-x"`, `"+y"`, `"-y"`, `"+z"`, `"-z"`, or
     /// `"none"` (default: no overhang control). The base plate is at the start of the direction.
     #[serde(default, with = "build_direction_or_none")]
+    #[schemars(schema_with = "build_direction_or_none::schema")]
     pub build_direction: Option<crate::printer::BuildDirection>,
     /// Flattest overhang the printer builds without support, degrees from the build plane
     /// (default 45): what the printability report counts against.
@@ -162,6 +174,14 @@ mod build_direction_or_none {
         }
     }
 
+    /// `"none"` or one of the six directions.
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": ["none", "+x", "-x", "+y", "-y", "+z", "-z"],
+        })
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<BuildDirection>, D::Error> {
@@ -178,7 +198,7 @@ mod build_direction_or_none {
 }
 
 /// Part export settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
     /// Iso-density of the surface in (0, 1); default: the value that makes the part's volume
@@ -221,7 +241,7 @@ fn default_formats() -> Vec<MeshFormat> {
 }
 
 /// A mesh file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MeshFormat {
     /// Binary STL, millimetres.
@@ -232,7 +252,7 @@ pub enum MeshFormat {
 }
 
 /// Linear-solver settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SolverSpec {
     /// `"auto"` (default: direct up to 30 000 DOFs, multigrid above), `"direct"` or `"multigrid"`.
@@ -265,7 +285,9 @@ fn default_solver_iterations() -> usize {
 }
 
 /// The linear-solver method.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SolverMethodKind {
     /// Direct for small grids, multigrid for large ones.
@@ -278,7 +300,7 @@ pub enum SolverMethodKind {
 }
 
 /// The design space: a box from the origin, cut into cubic voxels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Domain {
     /// Size of the box in mm along x, y, z.
@@ -292,7 +314,7 @@ pub struct Domain {
 }
 
 /// The material: a library name such as `"PLA"` (see `formwerk materials`) or custom values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum MaterialSpec {
     /// A built-in material, by name.
@@ -326,7 +348,7 @@ impl<'de> Deserialize<'de> for MaterialSpec {
 }
 
 /// Linear elastic isotropic material given by its values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomMaterial {
     /// Name for reports (optional).
@@ -345,7 +367,7 @@ pub struct CustomMaterial {
 }
 
 /// A region whose elements are held at a fixed density.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeepRegion {
     /// The elements (those whose centre lies in the region).
@@ -353,7 +375,7 @@ pub struct KeepRegion {
 }
 
 /// A support: the listed displacement components are zero on every node of the region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Support {
     /// The nodes held.
@@ -368,7 +390,7 @@ fn all_axes() -> Vec<Axis> {
 }
 
 /// A load case: loads acting together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadCaseSpec {
     /// Name of the case.
@@ -392,7 +414,7 @@ fn one() -> f64 {
 }
 
 /// One load; give exactly one of `force_n`, `pressure_mpa`, `torque_nmm`, `gravity_m_s2`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {
     /// The nodes loaded (every load but gravity).
@@ -419,7 +441,7 @@ pub struct LoadSpec {
 }
 
 /// Optimization settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizationSpec {
     /// What to optimize: `"min_compliance"` (default) or `"min_mass"`.
@@ -469,7 +491,9 @@ fn default_change_tolerance() -> f64 {
 }
 
 /// The update method.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
     /// Optimality criteria (top88/top3d).
@@ -480,7 +504,9 @@ pub enum OptimizerKind {
 }
 
 /// What the optimization minimizes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectiveKind {
     /// The weighted compliance, at a given volume or mass.

@@ -26,7 +26,17 @@ mod xml;
 pub use read::{VtiError, VtiField, VtiImage, read_vti, read_vti_bytes};
 
 /// How the arrays of a `.vti` file are stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum VtiEncoding {
     /// Raw little-endian Float64 in one `<AppendedData>` block: exact, compact (8 bytes a value)

@@ -2,7 +2,6 @@
 //! (0 success, 1 bad input, 2 internal failure, 130 interrupted by Ctrl-C, 143 by SIGTERM).
 
 mod cli;
-mod cli_sweep;
 mod interrupt;
 
 use std::process::ExitCode;

@@ -16,7 +16,7 @@ use formwerk::sweep::plan::write_plan;
 use formwerk::sweep::summary::{Status, Summary, collect};
 use formwerk::sweep::{Sweep, SweepError, Variant};
 
-use crate::cli::Failure;
+use super::failure::Failure;
 
 /// Options of `formwerk sweep`.
 pub struct SweepArgs {

@@ -397,6 +397,7 @@ fn write_outputs(
         }
         write_result(out_dir, &result)?;
     }
+    write_report(out_dir, design, problem, &part.mesh, &analysis, &result)?;
 
     Ok(RunReport {
         outcome,
@@ -407,6 +408,76 @@ fn write_outputs(
         warnings,
         resumed_after: None,
     })
+}
+
+/// Writes `report.html` ([`crate::output::report`]) from the outputs already written.
+fn write_report(
+    out_dir: &Path,
+    design: &Design,
+    problem: &Problem,
+    mesh: &crate::mesh::TriangleMesh,
+    analysis: &DesignAnalysis,
+    result: &RunResult,
+) -> Result<(), RunError> {
+    let path = out_dir.join("report.html");
+    let svg_path = out_dir.join("convergence.svg");
+    let convergence_svg = std::fs::read_to_string(&svg_path).map_err(output_error(&svg_path))?;
+    let mut stl = Vec::new();
+    write_binary_stl(mesh, &mut stl).map_err(output_error(&path))?;
+    let facet_stress_mpa = facet_stress_mpa(problem, mesh, analysis);
+    let facet_overhang = problem
+        .manufacturing
+        .print_direction()
+        .and_then(|direction| {
+            printability::overhang_facets(
+                mesh,
+                direction.vector(),
+                slicing_profile(problem).overhang_angle_deg,
+            )
+            .ok()
+        });
+    let result = serde_json::to_value(result).map_err(|e| output_error(&path)(e.into()))?;
+    let html = crate::output::report::run_page(&crate::output::report::RunPage {
+        result: &result,
+        design_toml: &toml::to_string(design).unwrap_or_default(),
+        convergence_svg: &convergence_svg,
+        stl: &stl,
+        facet_stress_mpa: &facet_stress_mpa,
+        facet_overhang: facet_overhang.as_deref(),
+    });
+    write_atomically(&path, |w| std::io::Write::write_all(w, html.as_bytes()))
+        .map_err(output_error(&path))
+}
+
+/// Per facet of `mesh`, the von Mises stress (largest over the load cases, MPa) of the element
+/// half an element inside the surface from the facet's centre: the material the facet bounds.
+fn facet_stress_mpa(
+    problem: &Problem,
+    mesh: &crate::mesh::TriangleMesh,
+    analysis: &DesignAnalysis,
+) -> Vec<f32> {
+    let grid = problem.grid;
+    let h = grid.element_size_mm;
+    mesh.triangles
+        .iter()
+        .map(|t| {
+            let [a, b, c] = t.map(|v| mesh.vertices[v as usize]);
+            let normal = crate::mesh::cross(crate::mesh::sub(b, a), crate::mesh::sub(c, a));
+            let length = crate::mesh::dot(normal, normal)
+                .sqrt()
+                .max(f64::MIN_POSITIVE);
+            let inside: [usize; 3] = std::array::from_fn(|k| {
+                let x = (a[k] + b[k] + c[k]) / 3.0 - 0.5 * h * normal[k] / length;
+                ((x / h).floor().max(0.0) as usize).min(grid.elements[k] - 1)
+            });
+            let e = grid.element_index(inside);
+            analysis
+                .von_mises_mpa
+                .iter()
+                .map(|case| case[e])
+                .fold(0.0, f64::max) as f32
+        })
+        .collect()
 }
 
 fn write_result(out_dir: &Path, result: &RunResult) -> Result<(), RunError> {

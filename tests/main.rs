@@ -10,6 +10,7 @@
 //! - `printer`: `[printer]` tables and presets, `printers`, the slicer as a judge of runs, `inspect --slice` and sweeps (issue 14).
 //! - `part`: mesh files, `result.json` mesh section, preview, `inspect`, `[output]` (issue 4).
 //! - `optimizers`: MMA against OC, minimum mass, mass targets, `materials` (issue 5).
+//! - `report`: report.html of a run and of a sweep in headless Chromium: the part drawn, the metrics of result.json, no JavaScript error, the selected variant shown (issue 17).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
 //! - `resume`: runs killed at any moment resume to the same bits; SIGTERM; changed designs; folder locks (issue 16).
 //! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
@@ -33,6 +34,7 @@ mod no_panic;
 mod optimizers;
 mod part;
 mod printer;
+mod report;
 mod reproduction;
 mod resume;
 mod slicers;

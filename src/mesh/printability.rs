@@ -178,6 +178,29 @@ fn printability_with_budget(
     })
 }
 
+/// Per triangle, whether it is an overhang (downward, flatter than `overhang_angle_deg` from the
+/// build plane, and not on the base plate), as [`printability`] counts them.
+pub fn overhang_facets(
+    mesh: &TriangleMesh,
+    build_direction: [f64; 3],
+    overhang_angle_deg: f64,
+) -> Result<Vec<bool>, PrintabilityError> {
+    let norm = dot(build_direction, build_direction).sqrt();
+    if !(norm.is_finite() && norm > 0.0) {
+        return Err(PrintabilityError::InvalidBuildDirection {
+            direction: build_direction,
+        });
+    }
+    let bounds = validated_bounds(mesh)?;
+    let direction = build_direction.map(|c| c / norm);
+    Ok(
+        classify_facets(mesh, direction, overhang_angle_deg, &bounds)
+            .into_iter()
+            .map(|(_, class)| class == Class::Overhang)
+            .collect(),
+    )
+}
+
 /// Axis-aligned bounds of the vertices the triangles use.
 struct Bounds {
     min: [f64; 3],

@@ -21,5 +21,6 @@ pub mod atomic;
 pub mod pareto;
 pub mod plot;
 pub mod preview;
+pub mod report;
 pub mod result;
 pub mod vtk;

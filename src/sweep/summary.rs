@@ -16,6 +16,7 @@ use super::{SweepError, write_error};
 use crate::design::{Design, MeshFormat};
 use crate::output::atomic::write_atomically;
 use crate::output::pareto::{ParetoPoint, write_pareto_svg};
+use crate::output::report::{SweepRow, sweep_page};
 
 /// How far a variant got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -369,7 +370,27 @@ impl Summary {
             "volume fraction (mass unknown: a material has no density)"
         };
         let svg = dir.join("pareto.svg");
-        write_pareto_svg(&svg, &points, x_label, "compliance (N·mm)").map_err(write_error(&svg))
+        write_pareto_svg(&svg, &points, x_label, "compliance (N·mm)").map_err(write_error(&svg))?;
+
+        let rows: Vec<SweepRow> = self
+            .rows
+            .iter()
+            .map(|r| SweepRow {
+                id: &r.entry.id,
+                ok: r.status == Status::Ok,
+                cells: self.cells(r),
+                point: r.metrics.as_ref().and_then(|m| {
+                    Some((
+                        pareto_x(m, self.by_mass)?,
+                        m.compliance_nmm,
+                        r.pareto_optimal,
+                    ))
+                }),
+            })
+            .collect();
+        let html = sweep_page(&self.index.name, &columns, &rows, x_label);
+        let report = dir.join("report.html");
+        write_atomically(&report, |w| w.write_all(html.as_bytes())).map_err(write_error(&report))
     }
 
     /// The summary column on the Pareto plot's x axis.

@@ -14,7 +14,7 @@ use formwerk::optimize::{IterationRecord, Observer, OptimizeError, Silent};
 use formwerk::resume::{CHECKPOINT_FILE, CheckpointInterval, Resume};
 use formwerk::run::{RunError, RunOptions, load_problem, run_problem_with};
 
-use crate::common::{SMALL_DESIGN, formwerk, read_json, stderr, write_design};
+use crate::common::{SMALL_DESIGN, formwerk, read_json, signal_and_wait, stderr, write_design};
 
 /// The small design on a finer grid (1,536 elements), so that a run lasts long enough to be
 /// killed at chosen iterations.
@@ -271,12 +271,7 @@ fn sigterm_keeps_the_checkpoint_exits_143_and_a_changed_design_is_refused() {
     let out = dir.path().join("out");
     let child = spawn_run(&design_file, &out, &["--checkpoint-every", "never"]);
     wait_until_running(&out);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = signal_and_wait(child, "-TERM");
     assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
     let said = stderr(&output);
     assert!(said.contains("add --resume"), "{said}");
@@ -472,12 +467,7 @@ fn a_checkpoint_of_another_binary_is_refused_and_ctrl_c_exits_130() {
     let out = dir.path().join("out");
     let child = spawn_run(&file, &out, &["--checkpoint-every", "never"]);
     wait_until_running(&out);
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = signal_and_wait(child, "-INT");
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     assert_eq!(files_in(&out), [".formwerk.lock", CHECKPOINT_FILE]);
 

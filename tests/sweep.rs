@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{SMALL_DESIGN, formwerk, read_json, run_sweep, stderr, write_design};
+use crate::common::{
+    SMALL_DESIGN, formwerk, read_json, run_sweep, signal_and_wait, stderr, write_design,
+};
 
 /// SMALL_DESIGN with a `[sweep]` table.
 fn sweep_design(sweep: &str) -> String {
@@ -431,12 +433,7 @@ fn ctrl_c_stops_cleanly_with_exit_code_130() {
     let out = dir.path().join("out");
     let mut child = spawn_sweep(&design, &out);
     wait_for_a_variant(&mut child, &out);
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = signal_and_wait(child, "-INT");
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     // No temporary file anywhere, every result.json complete, and a summary of what finished.
     let files = files_under(&out);

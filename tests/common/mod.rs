@@ -169,3 +169,13 @@ pub fn run_example_with(
     let result = read_json(&out.join("result.json"));
     (dir, out, result)
 }
+
+/// Sends `signal` (e.g. `-TERM`) to `child` with `kill` and waits for its output.
+pub fn signal_and_wait(child: std::process::Child, signal: &str) -> Output {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} failed");
+    child.wait_with_output().expect("the child ends")
+}

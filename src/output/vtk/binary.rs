@@ -202,13 +202,22 @@ fn chars_for(bytes: usize) -> usize {
     bytes.div_ceil(3) * 4
 }
 
-fn decode64(text: &[u8], chars: usize) -> Result<Vec<u8>, String> {
+/// The first `chars` characters of `text` decoded, which must give at least `bytes` bytes (early
+/// padding can make them give fewer).
+fn decode64(text: &[u8], chars: usize, bytes: usize) -> Result<Vec<u8>, String> {
     let part = text
         .get(..chars)
         .ok_or_else(|| "the base64 data ends early".to_string())?;
-    STANDARD
+    let decoded = STANDARD
         .decode(part)
-        .map_err(|e| format!("bad base64 data: {e}"))
+        .map_err(|e| format!("bad base64 data: {e}"))?;
+    if decoded.len() < bytes {
+        return Err(format!(
+            "{chars} base64 characters give {} bytes where {bytes} are needed",
+            decoded.len()
+        ));
+    }
+    Ok(decoded)
 }
 
 fn base64_payload(
@@ -236,7 +245,7 @@ fn base64_payload(
     };
     if !layout.zlib {
         // Header and data encoded together.
-        let head = decode64(&text, chars_for(w))?;
+        let head = decode64(&text, chars_for(w), w)?;
         let length = layout.read_word(&head);
         if length != expected as u64 {
             return Err(format!(
@@ -244,18 +253,22 @@ fn base64_payload(
             ));
         }
         used(chars_for(w + expected))?;
-        let all = decode64(&text, chars_for(w + expected))?;
+        let all = decode64(&text, chars_for(w + expected), w + expected)?;
         return finish(all[w..].to_vec(), expected);
     }
     // Header encoded alone, then the compressed blocks together.
-    let first = decode64(&text, chars_for(3 * w))?;
+    let first = decode64(&text, chars_for(3 * w), 3 * w)?;
     let blocks = block_count(&first, layout, text.len() / w)?;
     let header_chars = chars_for((3 + blocks) * w);
-    let header = decode64(&text, header_chars)?;
+    let header = decode64(&text, header_chars, (3 + blocks) * w)?;
     let sizes = compressed_sizes(&header[..(3 + blocks) * w], layout, expected)?;
     let compressed: usize = sizes.iter().sum();
     used(header_chars + chars_for(compressed))?;
-    let data = decode64(&text[header_chars.min(text.len())..], chars_for(compressed))?;
+    let data = decode64(
+        &text[header_chars.min(text.len())..],
+        chars_for(compressed),
+        compressed,
+    )?;
     let mut at = 0usize;
     // Grown as it inflates: the header's claims are not allocated up front.
     let mut out = Vec::new();
@@ -371,5 +384,18 @@ mod tests {
             whole: true,
         };
         assert!(decode(source, layout, Scalar::F64, 2).is_err());
+        // Padding early: the header's characters give fewer bytes than a header.
+        for (zlib, text) in [(false, "A".repeat(10)), (true, "A".repeat(30))] {
+            let layout = Layout {
+                header64: true,
+                zlib,
+            };
+            let text = format!("{text}==");
+            let source = Source::Base64 {
+                text: text.as_bytes(),
+                whole: false,
+            };
+            assert!(decode(source, layout, Scalar::F64, 0).is_err(), "{text}");
+        }
     }
 }

@@ -42,12 +42,12 @@ fn unknown_keys() {
     rejects(
         &format!("colour = \"red\"\n{SMALL_DESIGN}"),
         "colour",
-        "unknown field",
+        "unknown key",
     );
     rejects(
         &edit("penalization = 3.0", "penalisation = 3.0"),
         "penalisation",
-        "expected one of",
+        "did you mean `penalization`?",
     );
     rejects(
         &edit(
@@ -55,7 +55,7 @@ fn unknown_keys() {
             "force_n = [0.0, -10.0, 0.0]\nmoment = 1.0",
         ),
         "moment",
-        "unknown field",
+        "unknown key",
     );
 }
 
@@ -331,7 +331,7 @@ fn bad_solver_settings() {
     rejects(
         &with_solver("smoother = \"jacobi\""),
         "smoother",
-        "unknown field",
+        "unknown key",
     );
 }
 

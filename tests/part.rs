@@ -174,7 +174,7 @@ fn bad_output_settings() {
         ("formats = []", "output.formats", "at least one"),
         ("formats = [\"obj\"]", "output.formats", "3mf"),
         ("max_triangles = 5", "output.max_triangles", "at least 100"),
-        ("max_faces = 5", "max_faces", "unknown field"),
+        ("max_faces = 5", "max_faces", "unknown key"),
     ] {
         let path = write_design(
             dir.path(),

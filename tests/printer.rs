@@ -55,7 +55,7 @@ fn bad_printer_tables_name_the_key_and_write_nothing() {
         ),
         ("min_wall_mm = 0.2", "printer.min_wall_mm", "nozzle"),
         ("build_direction = \"up\"", "printer.build_direction", "+z"),
-        ("nozzle = 0.4", "nozzle", "unknown field"),
+        ("nozzle = 0.4", "nozzle", "unknown key"),
     ];
     for (table, key, allowed) in cases {
         let (_dir, out, output) = run_design(&printed(table), &[]);

@@ -117,7 +117,7 @@ fn invalid_sweeps_name_the_key_and_run_nothing() {
         (
             r#"vary = { "optimization.volume_fractio" = [0.2] }"#,
             r#"sweep.vary."optimization.volume_fractio"[0]"#,
-            "expected one of",
+            "did you mean `volume_fraction`?",
         ),
         (
             r#"vary = { "optimization.volume_fraction" = [0.2, 1.5] }"#,

@@ -362,7 +362,8 @@ fn resolve(
         let path = key.trim_start_matches('.');
         // An unknown key may be reported at its parent table; the key itself is in the message.
         let inner = match message
-            .strip_prefix("unknown field `")
+            .strip_prefix("unknown key `")
+            .or_else(|| message.strip_prefix("unknown field `"))
             .and_then(|rest| rest.split_once('`'))
         {
             Some((field, _)) if path.is_empty() => field.to_string(),

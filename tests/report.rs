@@ -5,25 +5,20 @@
 //! Needs Debian's `chromium` (`apt-get install -y chromium`; WebGL through SwiftShader, no GPU);
 //! without it the tests fail under CI (`CI=true`) and are skipped, loudly, elsewhere.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{SMALL_DESIGN, read_json, run_design, run_sweep, stderr, write_design};
+use crate::common::{
+    SMALL_DESIGN, judge_present, read_json, run_design, run_sweep, stderr, write_design,
+};
 
 fn chromium_installed() -> bool {
-    if Command::new("chromium").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but chromium is not installed; run `apt-get install -y chromium`"
-    );
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "\n*** SKIPPED: chromium not installed; `apt-get install -y chromium` to test report.html ***\n"
-    );
-    false
+    judge_present(
+        Command::new("chromium").arg("--version"),
+        "chromium",
+        "apt-get install -y chromium",
+        "test report.html",
+    )
 }
 
 /// Runs headless Chromium on `url` with `action` (`--dump-dom` or `--screenshot=…`); returns

@@ -6,31 +6,21 @@
 //! Needs the `vtk` Python package (`pip install vtk`, or Debian's python3-vtk9); without it the
 //! tests fail under CI (`CI=true`) and are skipped, loudly, elsewhere.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use formwerk::output::vtk::read_vti_bytes;
 
-use crate::common::{SMALL_DESIGN, formwerk, run_design, stderr, write_design};
+use crate::common::{SMALL_DESIGN, formwerk, judge_present, run_design, stderr, write_design};
 
 /// Runs `script` with Python; `None` (after saying so) when the `vtk` package is missing.
 fn python_vtk(script: &str, dir: &Path) -> Option<String> {
-    let found = Command::new("python3")
-        .args(["-c", "import vtk"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the vtk Python package is missing; run `pip install vtk`"
-        );
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "\n*** SKIPPED: the vtk Python package is not installed; `pip install vtk` to test .vti files against VTK ***\n"
-        );
+    if !judge_present(
+        Command::new("python3").args(["-c", "import vtk"]),
+        "the vtk Python package",
+        "pip install vtk",
+        "test .vti files against VTK",
+    ) {
         return None;
     }
     let output = Command::new("python3")

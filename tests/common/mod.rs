@@ -179,3 +179,28 @@ pub fn signal_and_wait(child: std::process::Child, signal: &str) -> Output {
     assert!(status.success(), "kill {signal} failed");
     child.wait_with_output().expect("the child ends")
 }
+
+/// Whether an outside judge is present: `probe` runs and succeeds. Under CI (`CI=true`) a
+/// missing one fails the test, since a check that is silently skipped there checks nothing;
+/// elsewhere the skip is announced on stderr (written directly: the harness swallows
+/// `eprintln!`). `what` names it, `install` says how to get it, `for_what` what it checks.
+pub fn judge_present(probe: &mut Command, what: &str, install: &str, for_what: &str) -> bool {
+    let found = probe
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {what} is missing; run `{install}`"
+    );
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n*** SKIPPED: {what} is not installed; `{install}` to {for_what} ***\n"
+    );
+    false
+}

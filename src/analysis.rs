@@ -1,38 +1,9 @@
 //! Post-processing of one solved load case: von Mises stress, displacement magnitudes and the
 //! safety factor against yield.
 //!
-//! **Stress in the solid.** Under SIMP an element of density `ρ` has stiffness `ρᵖ E₀`, but what
-//! fails is the solid material that the density stands for, not a fictitious porous continuum.
-//! As in stress-based topology optimisation (Duysinx & Bendsøe 1998, "Topology optimization of
-//! continuum structures with local stress constraints", IJNME 43; Le et al. 2010, "Stress-based
-//! topology optimization for continua", SMO 41), the stress is that of the solid material under
-//! the element's displacements,
-//!
-//! ```text
-//! σₑ = E₀ · D̂(ν) · B(½, ½, ½) · uₑ / h,
-//! ```
-//!
-//! with `B` the strain–displacement matrix of the unit cube ([`crate::fem::hex8`]), `uₑ` the 24
-//! element displacements in mm, `h` the element edge in mm and `E₀` in MPa, so `σ` is in MPa.
-//! `D̂ B u` is applied in Lamé form, `σ = λ tr(ε) I + 2μ ε` with `τ = μ γ` for the engineering
-//! shear strains, which is the same isotropic law as the element stiffness.
-//!
-//! **Why the element centre.** The centre is the optimal stress sampling point of the trilinear
-//! brick (Barlow 1976, "Optimal stress locations in finite element models", IJNME 10): there the
-//! strain equals the element mean of its constant and linear parts, and the parasitic shear that
-//! a bending mode produces away from the centre (the cause of shear locking) vanishes. One value
-//! per element also matches the density field, the element-wise definition of the part and VTK
-//! cell data.
-//!
-//! **Von Mises.** The equivalent stress (von Mises 1913, "Mechanik der festen Körper im
-//! plastisch-deformablen Zustand", Nachr. Ges. Wiss. Göttingen) is
-//!
-//! ```text
-//! σ_vm = √( ½[(σxx − σyy)² + (σyy − σzz)² + (σzz − σxx)²] + 3(τxy² + τyz² + τzx²) ),
-//! ```
-//!
-//! and yield is predicted where it reaches the yield strength, so the safety factor is
-//! `σ_yield / max σ_vm`.
+//! Stresses come from the one kernel of [`crate::fem::stress`]: the stress of the solid material
+//! the density stands for, at the element centre for element fields and at the nodes (corner
+//! stresses averaged over the solid elements around a node) for the figures of the exported part.
 //!
 //! **Singularities.** A force on one node or a support on one node is a point load on the
 //! continuum, where the exact stress is unbounded; the stress of the elements touching such nodes
@@ -41,11 +12,10 @@
 
 use std::cmp::Ordering;
 
-use nalgebra::{SMatrix, SVector};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::fem::hex8::strain_displacement;
+use crate::fem::stress::SolidStress;
 use crate::fem::{ElementStiffness, LinearSolver, SolveError};
 use crate::grid::Grid;
 use crate::optimize::driver::simp_stiffness;
@@ -82,10 +52,11 @@ pub fn von_mises_stresses(
         "one displacement per DOF"
     );
     assert_eq!(out.len(), grid.element_count(), "one stress per element");
-    let kernel = CentreStress::new(grid, youngs_modulus_mpa, poisson_ratio);
-    out.par_iter_mut().enumerate().for_each(|(e, stress)| {
-        *stress = von_mises(&kernel.stress(grid, displacements, e));
-    });
+    SolidStress::new(grid.element_size_mm, youngs_modulus_mpa, poisson_ratio).element_von_mises(
+        grid,
+        displacements,
+        out,
+    );
 }
 
 /// Per node, the length of its displacement vector: `out[n] = |(u[3n], u[3n+1], u[3n+2])|`.
@@ -244,51 +215,6 @@ pub fn analyse_load_case(
     }
 }
 
-/// The stress kernel at the element centre, with everything that is the same for all elements
-/// computed once.
-struct CentreStress {
-    /// `B(½, ½, ½) / h`: element displacements in mm to engineering strains.
-    strain: SMatrix<f64, 6, 24>,
-    /// Lamé's first parameter `λ` of the solid, MPa.
-    lambda: f64,
-    /// Shear modulus `μ` of the solid, MPa.
-    mu: f64,
-}
-
-impl CentreStress {
-    fn new(grid: &Grid, youngs_modulus_mpa: f64, poisson_ratio: f64) -> Self {
-        let (e, nu) = (youngs_modulus_mpa, poisson_ratio);
-        Self {
-            strain: strain_displacement([0.5; 3]) / grid.element_size_mm,
-            lambda: e * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)),
-            mu: e / (2.0 * (1.0 + nu)),
-        }
-    }
-
-    /// Stress of element `e` in Voigt order (σxx, σyy, σzz, τxy, τyz, τzx), MPa.
-    fn stress(&self, grid: &Grid, displacements: &[f64], e: usize) -> [f64; 6] {
-        let dofs = grid.element_dofs(grid.element_coords(e));
-        let u = SVector::<f64, 24>::from_fn(|local, _| displacements[dofs[local]]);
-        let strain = self.strain * u;
-        let volumetric = self.lambda * (strain[0] + strain[1] + strain[2]);
-        std::array::from_fn(|row| {
-            if row < 3 {
-                volumetric + 2.0 * self.mu * strain[row]
-            } else {
-                // Engineering shear strain γ = 2ε, so τ = μ·γ.
-                self.mu * strain[row]
-            }
-        })
-    }
-}
-
-/// Von Mises equivalent of a Voigt stress (σxx, σyy, σzz, τxy, τyz, τzx).
-fn von_mises([sxx, syy, szz, txy, tyz, tzx]: &[f64; 6]) -> f64 {
-    let normal = (sxx - syy).powi(2) + (syy - szz).powi(2) + (szz - sxx).powi(2);
-    let shear = txy * txy + tyz * tyz + tzx * tzx;
-    (0.5 * normal + 3.0 * shear).sqrt()
-}
-
 /// Length of the displacement of node `n`.
 fn node_magnitude(displacements: &[f64], n: usize) -> f64 {
     let [x, y, z] = [0, 1, 2].map(|axis| displacements[3 * n + axis]);
@@ -353,12 +279,7 @@ pub fn analyse_design(
         .zip(displacements)
         .zip(compliance_nmm)
     {
-        let flagged: Vec<bool> = (0..grid.node_count())
-            .map(|n| {
-                (0..3).any(|a| problem.fixed_dofs[3 * n + a] || case.forces_n[3 * n + a] != 0.0)
-            })
-            .collect();
-        let excluded = elements_touching(grid, &flagged);
+        let excluded = elements_touching(grid, &flagged_nodes(problem, case));
         let mut stress = vec![0.0; grid.element_count()];
         load_cases.push(analyse_load_case(
             grid,
@@ -396,9 +317,174 @@ pub fn solve_design(
     Ok((responses.compliance, responses.displacements))
 }
 
+/// The figures of the exported part, not of the grey density the optimizer ended with: the
+/// design re-analysed as the elements at or above the part's iso-density `threshold` (the one
+/// its surface is drawn at, [`crate::mesh::Part::threshold`]) made solid and the others void.
+/// A grey element is half as stiff as solid material under SIMP but becomes solid or void in the
+/// part, so the grey design's deflection overstates the part's (for `designs/cantilever.toml`
+/// by half, against CalculiX on the exported STL). Stresses are taken at the nodes
+/// ([`SolidStress::nodal_von_mises`]), where the surface of the part is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartAnalysis {
+    /// The iso-density that separates the part's elements from the void.
+    pub threshold: f64,
+    /// Elements in the part.
+    pub elements: usize,
+    /// Their volume, mm³.
+    pub volume_mm3: f64,
+    /// Largest displacement over the load cases, mm.
+    pub max_displacement_mm: f64,
+    /// Smallest safety factor over the load cases (when the yield strength is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_factor: Option<f64>,
+    /// Per load case, in design-file order.
+    pub load_cases: Vec<PartLoadCase>,
+}
+
+/// One load case of the exported part ([`PartAnalysis`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartLoadCase {
+    /// Name of the load case.
+    pub name: String,
+    /// Compliance `fᵀu`, N·mm.
+    pub compliance_nmm: f64,
+    /// Largest displacement over the part's nodes, mm.
+    pub max_displacement_mm: f64,
+    /// Where, mm.
+    pub max_displacement_at_mm: [f64; 3],
+    /// Largest von Mises stress over the part's nodes that belong to no element touching a
+    /// loaded or supported node, MPa: the value to design against.
+    pub max_von_mises_mpa: f64,
+    /// Where, mm.
+    pub max_von_mises_at_mm: [f64; 3],
+    /// The 99.9th percentile of the same nodal stresses, MPa: a peak that one node cannot set.
+    pub von_mises_p999_mpa: f64,
+    /// Largest von Mises stress over all the part's nodes, at loads and supports included, MPa.
+    pub peak_von_mises_mpa: f64,
+    /// `yield strength / max_von_mises_mpa`, when the yield strength is known and the part is
+    /// stressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety_factor: Option<f64>,
+}
+
+/// The exported part's elements for the physical `density`: at or above `threshold`.
+pub fn part_elements(density: &[f64], threshold: f64) -> Vec<bool> {
+    density.iter().map(|&rho| rho >= threshold).collect()
+}
+
+/// Solves and analyses the part that `density` exports at iso-density `threshold`
+/// ([`PartAnalysis`]), with stress peaks excluded at the elements touching each case's loaded
+/// nodes and every supported node, as in [`analyse_design`].
+pub fn analyse_part(
+    problem: &Problem,
+    density: &[f64],
+    threshold: f64,
+) -> Result<PartAnalysis, SolveError> {
+    let grid = &problem.grid;
+    let solid = part_elements(density, threshold);
+    let part: Vec<f64> = solid.iter().map(|&s| f64::from(u8::from(s))).collect();
+    let (compliance, displacements) = solve_design(problem, &part)?;
+    let material = &problem.material;
+    let kernel = SolidStress::new(
+        grid.element_size_mm,
+        material.youngs_modulus_mpa,
+        material.poisson_ratio,
+    );
+    let in_part = nodes_of(grid, &solid);
+    let mut load_cases = Vec::new();
+    for ((case, u), &compliance_nmm) in problem
+        .load_cases
+        .iter()
+        .zip(&displacements)
+        .zip(&compliance)
+    {
+        let excluded = elements_touching(grid, &flagged_nodes(problem, case));
+        let near = nodes_of(grid, &excluded);
+        let stress = kernel.nodal_von_mises(grid, u, &solid);
+        let largest = |keep: &(dyn Fn(usize) -> bool + Sync)| {
+            (0..grid.node_count())
+                .into_par_iter()
+                .filter(|&n| keep(n))
+                .map(|n| (stress[n], n))
+                .reduce_with(larger)
+        };
+        let peak = largest(&|n| in_part[n]);
+        let away = largest(&|n| in_part[n] && !near[n]).or(peak);
+        let mut away_values: Vec<f64> = (0..grid.node_count())
+            .filter(|&n| in_part[n] && !near[n])
+            .map(|n| stress[n])
+            .collect();
+        if away_values.is_empty() {
+            away_values = (0..grid.node_count())
+                .filter(|&n| in_part[n])
+                .map(|n| stress[n])
+                .collect();
+        }
+        away_values.sort_unstable_by(f64::total_cmp);
+        let p999 = away_values
+            .get(((away_values.len().saturating_sub(1)) as f64 * 0.999).round() as usize)
+            .copied()
+            .unwrap_or(0.0);
+        let (max_displacement_mm, max_node) = (0..grid.node_count())
+            .into_par_iter()
+            .filter(|&n| in_part[n])
+            .map(|n| (node_magnitude(u, n), n))
+            .reduce_with(larger)
+            .unwrap_or((0.0, 0));
+        let max_von_mises_mpa = away.map_or(0.0, |(value, _)| value);
+        load_cases.push(PartLoadCase {
+            name: case.name.clone(),
+            compliance_nmm,
+            max_displacement_mm,
+            max_displacement_at_mm: grid.node_position_mm(max_node),
+            max_von_mises_mpa,
+            max_von_mises_at_mm: away.map_or([0.0; 3], |(_, n)| grid.node_position_mm(n)),
+            von_mises_p999_mpa: p999,
+            peak_von_mises_mpa: peak.map_or(0.0, |(value, _)| value),
+            safety_factor: material
+                .yield_strength_mpa
+                .filter(|_| max_von_mises_mpa > 0.0)
+                .map(|y| y / max_von_mises_mpa),
+        });
+    }
+    Ok(PartAnalysis {
+        threshold,
+        elements: solid.iter().filter(|&&s| s).count(),
+        volume_mm3: solid.iter().filter(|&&s| s).count() as f64 * grid.element_volume_mm3(),
+        max_displacement_mm: load_cases
+            .iter()
+            .map(|c| c.max_displacement_mm)
+            .fold(0.0, f64::max),
+        safety_factor: load_cases
+            .iter()
+            .filter_map(|c| c.safety_factor)
+            .min_by(f64::total_cmp),
+        load_cases,
+    })
+}
+
+/// Per node, whether it is a node of an element with `elements[e]` set.
+fn nodes_of(grid: &Grid, elements: &[bool]) -> Vec<bool> {
+    let mut nodes = vec![false; grid.node_count()];
+    for e in (0..grid.element_count()).filter(|&e| elements[e]) {
+        for n in grid.element_nodes(grid.element_coords(e)) {
+            nodes[n] = true;
+        }
+    }
+    nodes
+}
+
+/// Per node, whether it is supported in any direction or loaded in `case`.
+fn flagged_nodes(problem: &Problem, case: &crate::problem::LoadCase) -> Vec<bool> {
+    (0..problem.grid.node_count())
+        .map(|n| (0..3).any(|a| problem.fixed_dofs[3 * n + a] || case.forces_n[3 * n + a] != 0.0))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fem::stress::{StressPoint, element_displacements};
 
     const E: f64 = 210_000.0;
     const NU: f64 = 0.3;
@@ -432,9 +518,9 @@ mod tests {
         let u = field(&grid, |[x, y, z]| {
             [strain * x, -NU * strain * y, -NU * strain * z]
         });
-        let kernel = CentreStress::new(&grid, E, NU);
+        let kernel = SolidStress::new(grid.element_size_mm, E, NU);
         for e in 0..grid.element_count() {
-            let sigma = kernel.stress(&grid, &u, e);
+            let sigma = kernel.stress(&element_displacements(&grid, &u, e), StressPoint::Centre);
             assert_close(sigma[0], E * strain, 1e-12);
             for other in &sigma[1..] {
                 assert!(other.abs() <= 1e-12 * E * strain, "{sigma:?}");
@@ -492,7 +578,7 @@ mod tests {
             E * NU / ((1.0 + NU) * (1.0 - 2.0 * NU)),
             E / (2.0 * (1.0 + NU)),
         );
-        let kernel = CentreStress::new(&grid, E, NU);
+        let kernel = SolidStress::new(grid.element_size_mm, E, NU);
         for e in 0..grid.element_count() {
             let [xc, _, zc] = grid.element_center_mm(e);
             let exx = kappa * zc;
@@ -504,7 +590,7 @@ mod tests {
                 0.0,
                 mu * kappa * xc,
             ];
-            let sigma = kernel.stress(&grid, &u, e);
+            let sigma = kernel.stress(&element_displacements(&grid, &u, e), StressPoint::Centre);
             for (s, x) in sigma.iter().zip(expected) {
                 assert!(
                     (s - x).abs() <= 1e-12 * E * kappa * 8.0,

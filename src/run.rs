@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{DesignAnalysis, analyse_design};
+use crate::analysis::{DesignAnalysis, PartAnalysis, analyse_design, analyse_part};
 use crate::design::{Design, DesignError, MeshFormat};
 use crate::mesh::layers::layer_support;
 use crate::mesh::printability::{self, DEFAULT_OVERHANG_ANGLE_DEG};
@@ -115,8 +115,10 @@ pub struct RunReport {
     pub out_dir: PathBuf,
     /// The surface mesh's inspection.
     pub mesh: MeshReport,
-    /// Displacement, stress and safety factor of each load case.
+    /// Displacement, stress and safety factor of each load case of the optimized density.
     pub analysis: DesignAnalysis,
+    /// The same of the exported part ([`PartAnalysis`]).
+    pub part_analysis: PartAnalysis,
     /// What the slicer said about the part, when one judged it.
     pub slicer: Option<SlicerReport>,
     /// Warnings also recorded in `result.json`.
@@ -256,6 +258,7 @@ fn write_outputs(
         &problem.part,
     );
     let mesh_seconds = clock.elapsed().as_secs_f64();
+    let part_analysis = analyse_part(problem, &outcome.density, part.threshold)?;
     // The report needs a closed mesh; a mesh that failed its checks is reported below instead.
     let printability = match problem.manufacturing.print_direction() {
         Some(direction) if part.report.is_watertight() => printability::printability(
@@ -343,6 +346,7 @@ fn write_outputs(
         history: outcome.history.clone(),
         timings: outcome.timings,
         solver: outcome.solver.clone(),
+        part_analysis: part_analysis.clone(),
         mesh: MeshSummary::new(&part, problem.part.smoothing_iterations, mesh_seconds),
         printability,
         member_size,
@@ -404,6 +408,7 @@ fn write_outputs(
         out_dir: out_dir.to_path_buf(),
         mesh: part.report,
         analysis,
+        part_analysis,
         slicer: result.slicer,
         warnings,
         resumed_after: None,

@@ -1,4 +1,5 @@
 //! Integration tests, one binary. Modules:
+//! - `calculix`: CalculiX, the independent finite-element judge of parts, agrees with beam theory on a solid bar and with formwerk's figures of the exported cantilever (issue 15).
 //! - `cli_errors`: bad design files and arguments give exit code 1 and name the key (issue 2).
 //! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
 //! - `fuzz`: proptest of the design parser, the STL reader and the VTI reader on arbitrary and mutated inputs: no panic, under a second, an error or a valid value (issue 16).
@@ -23,6 +24,7 @@
 
 mod common;
 
+mod calculix;
 mod cli_errors;
 mod cli_run;
 mod designs;

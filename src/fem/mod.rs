@@ -7,6 +7,7 @@ pub mod multigrid;
 pub mod operator;
 pub mod solver;
 pub mod stencil;
+pub mod stress;
 pub mod transfer;
 
 pub use direct::{DirectError, DirectSolver};

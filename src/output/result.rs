@@ -125,9 +125,13 @@ pub struct RunResult {
     pub converged: bool,
     /// Why the run stopped.
     pub termination: TerminationReason,
-    /// Compliance, mass, displacement and safety factor of the final design.
+    /// Compliance, mass, displacement and safety factor of the final design: the grey density
+    /// the optimizer ended with.
     #[serde(flatten)]
     pub performance: Performance,
+    /// Compliance, displacement, stress and safety factor of the exported part: the elements at
+    /// or above the part's iso-density solid, the others void, solved again.
+    pub part_analysis: crate::analysis::PartAnalysis,
     /// Free, kept-solid and kept-empty elements.
     pub element_counts: ElementCounts,
     /// What each region of the design selected.

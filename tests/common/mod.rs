@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests.
 
+pub mod calculix;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

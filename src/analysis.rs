@@ -75,26 +75,6 @@ pub fn node_displacement_magnitudes(displacements: &[f64], out: &mut [f64]) {
         .for_each(|(n, magnitude)| *magnitude = node_magnitude(displacements, n));
 }
 
-/// Per element, whether at least one of its 8 nodes is flagged in `node_flags` (one per node).
-///
-/// Used with the loaded and supported nodes to find the elements whose stress is dominated by
-/// the point-load singularity.
-///
-/// # Panics
-///
-/// If `node_flags.len()` is not `grid.node_count()`.
-pub fn elements_touching(grid: &Grid, node_flags: &[bool]) -> Vec<bool> {
-    assert_eq!(node_flags.len(), grid.node_count(), "one flag per node");
-    (0..grid.element_count())
-        .into_par_iter()
-        .map(|e| {
-            grid.element_nodes(grid.element_coords(e))
-                .iter()
-                .any(|&n| node_flags[n])
-        })
-        .collect()
-}
-
 /// Stress and displacement summary of one load case of the final design.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadCaseAnalysis {
@@ -129,7 +109,7 @@ pub struct LoadCaseAnalysis {
 /// - `density`: the physical density per element; elements with `ρ ≥ 0.5` are the part.
 /// - `displacements`: nodal displacements in mm, one per DOF.
 /// - `excluded`: per element, whether to leave it out of `max_von_mises_mpa`; normally
-///   [`elements_touching`] the loaded and supported nodes.
+///   [`Grid::elements_touching`] the loaded and supported nodes.
 /// - `von_mises_out`: receives the von Mises stress of every element (void ones included), for
 ///   output fields.
 ///
@@ -279,7 +259,7 @@ pub fn analyse_design(
         .zip(displacements)
         .zip(compliance_nmm)
     {
-        let excluded = elements_touching(grid, &flagged_nodes(problem, case));
+        let excluded = problem.elements_at_loads_and_supports(case);
         let mut stress = vec![0.0; grid.element_count()];
         load_cases.push(analyse_load_case(
             grid,
@@ -398,7 +378,7 @@ pub fn analyse_part(
         .zip(&displacements)
         .zip(&compliance)
     {
-        let excluded = elements_touching(grid, &flagged_nodes(problem, case));
+        let excluded = problem.elements_at_loads_and_supports(case);
         let near = nodes_of(grid, &excluded);
         let stress = kernel.nodal_von_mises(grid, u, &solid);
         let largest = |keep: &(dyn Fn(usize) -> bool + Sync)| {
@@ -472,13 +452,6 @@ fn nodes_of(grid: &Grid, elements: &[bool]) -> Vec<bool> {
         }
     }
     nodes
-}
-
-/// Per node, whether it is supported in any direction or loaded in `case`.
-fn flagged_nodes(problem: &Problem, case: &crate::problem::LoadCase) -> Vec<bool> {
-    (0..problem.grid.node_count())
-        .map(|n| (0..3).any(|a| problem.fixed_dofs[3 * n + a] || case.forces_n[3 * n + a] != 0.0))
-        .collect()
 }
 
 #[cfg(test)]
@@ -625,18 +598,18 @@ mod tests {
     fn elements_touching_flagged_nodes() {
         let grid = Grid::new([3, 2, 1], 1.0);
         let mut flags = vec![false; grid.node_count()];
-        assert_eq!(elements_touching(&grid, &flags), vec![false; 6]);
+        assert_eq!(grid.elements_touching(&flags), vec![false; 6]);
         // An interior node of the bottom layer touches the four elements around it.
         flags[grid.node_index([1, 1, 0])] = true;
         assert_eq!(
-            elements_touching(&grid, &flags),
+            grid.elements_touching(&flags),
             [true, true, false, true, true, false]
         );
         // The far corner node touches only the far corner element.
         flags.fill(false);
         flags[grid.node_index([3, 2, 1])] = true;
         assert_eq!(
-            elements_touching(&grid, &flags),
+            grid.elements_touching(&flags),
             [false, false, false, false, false, true]
         );
     }

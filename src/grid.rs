@@ -8,6 +8,8 @@
 //! - the 8 corners of an element are numbered lexicographically, corner `c` at offset
 //!   `(c & 1, (c >> 1) & 1, (c >> 2) & 1)`, and its 24 local DOFs are `3·c + axis`.
 
+use rayon::prelude::*;
+
 /// A uniform grid of cubic voxel elements.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Grid {
@@ -80,6 +82,26 @@ impl Grid {
         std::array::from_fn(|corner| {
             self.node_index([i + (corner & 1), j + ((corner >> 1) & 1), k + (corner >> 2)])
         })
+    }
+
+    /// Per element, whether at least one of its 8 nodes is flagged in `node_flags` (one per node).
+    ///
+    /// Used with the loaded and supported nodes to find the elements whose stress is dominated by
+    /// the point-load singularity.
+    ///
+    /// # Panics
+    ///
+    /// If `node_flags.len()` is not `self.node_count()`.
+    pub fn elements_touching(&self, node_flags: &[bool]) -> Vec<bool> {
+        assert_eq!(node_flags.len(), self.node_count(), "one flag per node");
+        (0..self.element_count())
+            .into_par_iter()
+            .map(|e| {
+                self.element_nodes(self.element_coords(e))
+                    .iter()
+                    .any(|&n| node_flags[n])
+            })
+            .collect()
     }
 
     /// Centre of element `e` in millimetres.

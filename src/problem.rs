@@ -42,6 +42,9 @@ pub struct LoadCase {
     pub max_compliance_nmm: Option<f64>,
     /// Largest displacement allowed (mm), for `min_mass`.
     pub max_displacement_mm: Option<f64>,
+    /// Largest von Mises stress allowed (MPa), for `min_mass`: the yield strength over the
+    /// case's `min_safety_factor`.
+    pub max_von_mises_mpa: Option<f64>,
 }
 
 /// What each element is: free for the optimizer, or held solid or empty.
@@ -176,6 +179,14 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Per element, whether it touches a supported node or a node loaded in `case`. A force or
+    /// support on single nodes is a point load on the continuum, where the exact stress is
+    /// unbounded and the elements around grow more stressed as the mesh is refined; their stress
+    /// says nothing about the part, so reported maxima and the stress constraint leave them out.
+    pub fn elements_at_loads_and_supports(&self, case: &LoadCase) -> Vec<bool> {
+        elements_at_loads_and_supports(&self.grid, &self.fixed_dofs, case)
+    }
+
     /// Young's modulus of void, `Emin = ratio · E0`, in MPa.
     pub fn min_youngs_modulus_mpa(&self) -> f64 {
         self.optimization.min_stiffness_ratio * self.material.youngs_modulus_mpa
@@ -232,4 +243,16 @@ impl Problem {
             .density_g_cm3
             .map(|rho| rho * volume_mm3 / 1000.0)
     }
+}
+
+/// [`Problem::elements_at_loads_and_supports`] for a grid, its fixed DOFs and a load case.
+pub fn elements_at_loads_and_supports(
+    grid: &Grid,
+    fixed_dofs: &[bool],
+    case: &LoadCase,
+) -> Vec<bool> {
+    let flagged: Vec<bool> = (0..grid.node_count())
+        .map(|n| (0..3).any(|a| fixed_dofs[3 * n + a] || case.forces_n[3 * n + a] != 0.0))
+        .collect();
+    grid.elements_touching(&flagged)
 }

@@ -17,6 +17,7 @@
 //! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
 //! - `solids`: every example and 50 random designs export parts that never intersect themselves; gmsh tet-meshes them; `inspect` names a self-intersection (issue 20).
 //! - `slurm`: a planned sweep as a job array on a real Slurm cluster, collected (issue 7).
+//! - `strength`: `min_safety_factor` designs meet their safety factor on the exported part and under `analyze`; bad strength keys (issue 15).
 //! - `studies`: the example studies end to end, `analyze` (issue 5).
 //! - `solver`: multigrid-CG against the direct solver, determinism, warnings, `bench` (issue 3).
 //! - `vtk`: every VTI encoding VTK writes is read; formwerk's binary, compressed and ASCII files open in VTK's reader; `analyze` of a VTK-saved field (issue 16).
@@ -43,6 +44,7 @@ mod slicers;
 mod slurm;
 mod solids;
 mod solver;
+mod strength;
 mod studies;
 mod sweep;
 mod vtk;

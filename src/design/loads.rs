@@ -62,6 +62,7 @@ pub(super) fn load_cases(
         for (field, value) in [
             ("max_compliance_nmm", spec.max_compliance_nmm),
             ("max_displacement_mm", spec.max_displacement_mm),
+            ("min_safety_factor", spec.min_safety_factor),
         ] {
             if let Some(v) = value
                 && !(v.is_finite() && v > 0.0)
@@ -69,6 +70,17 @@ pub(super) fn load_cases(
                 return Err((format!("{key}.{field}"), format!("{v} must be positive")));
             }
         }
+        let max_von_mises_mpa = match (spec.min_safety_factor, context.material.yield_strength_mpa)
+        {
+            (None, _) => None,
+            (Some(factor), Some(yield_mpa)) => Some(yield_mpa / factor),
+            (Some(_), None) => {
+                return Err((
+                    format!("{key}.min_safety_factor"),
+                    "needs a material with a yield strength: set material.yield_strength_mpa or name a built-in material that has one (`formwerk materials`)".into(),
+                ));
+            }
+        };
         if spec.loads.is_empty() {
             return Err((
                 format!("{key}.loads"),
@@ -111,6 +123,7 @@ pub(super) fn load_cases(
             self_weight_n,
             max_compliance_nmm: spec.max_compliance_nmm,
             max_displacement_mm: spec.max_displacement_mm,
+            max_von_mises_mpa,
         });
     }
     Ok(cases)

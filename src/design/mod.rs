@@ -407,6 +407,10 @@ pub struct LoadCaseSpec {
     /// With `objective = "min_mass"`: the largest displacement allowed for this case, mm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_displacement_mm: Option<f64>,
+    /// With `objective = "min_mass"`: the smallest safety factor against yield allowed for this
+    /// case, `yield_strength_mpa / max von Mises` (the material needs a yield strength).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_safety_factor: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -466,9 +470,10 @@ pub struct OptimizationSpec {
     /// Update method: `"oc"` or `"mma"` (default: OC for `min_compliance`, MMA for `min_mass`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerKind>,
-    /// Largest change of a design variable per iteration, in (0, 1] (default 0.2).
-    #[serde(default = "default_move_limit")]
-    pub move_limit: f64,
+    /// Largest change of a design variable per iteration, in (0, 1] (default 0.2; 0.05 when a
+    /// load case has `min_safety_factor`, whose stresses change sharply with the layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_limit: Option<f64>,
     /// Most design iterations, ≥ 1 (default 200).
     #[serde(default = "default_max_iterations")]
     pub max_iterations: usize,
@@ -479,9 +484,6 @@ pub struct OptimizationSpec {
 
 fn default_penalization() -> f64 {
     3.0
-}
-fn default_move_limit() -> f64 {
-    0.2
 }
 fn default_max_iterations() -> usize {
     200

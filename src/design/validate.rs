@@ -162,7 +162,7 @@ impl Design {
             reports: Vec::new(),
             warnings: Vec::new(),
         };
-        let element_roles = self
+        let mut element_roles = self
             .element_roles(&grid, &mut regions)
             .map_err(|(key, m)| invalid(&key, m))?;
         let node_has_material = node_has_material(&grid, &element_roles);
@@ -179,6 +179,7 @@ impl Design {
             regions.nodes(region, key, &grid)
         })
         .map_err(|(key, m)| invalid(&key, m))?;
+        keep_solid_at_stress_singularities(&grid, &fixed_dofs, &load_cases, &mut element_roles);
         let optimization = self
             .optimization(&grid, &material, &element_roles, &load_cases)
             .map_err(|(key, m)| invalid(key, m))?;
@@ -752,19 +753,21 @@ impl Design {
             ObjectiveKind::MinCompliance => Objective::MinCompliance,
             ObjectiveKind::MinMass => Objective::MinMass,
         };
-        let limited = cases
-            .iter()
-            .any(|c| c.max_compliance_nmm.is_some() || c.max_displacement_mm.is_some());
+        let limited = cases.iter().any(|c| {
+            c.max_compliance_nmm.is_some()
+                || c.max_displacement_mm.is_some()
+                || c.max_von_mises_mpa.is_some()
+        });
         if objective == Objective::MinCompliance && limited {
             return Err((
                 "optimization.objective",
-                "max_compliance_nmm and max_displacement_mm are constraints of objective = \"min_mass\"".into(),
+                "max_compliance_nmm, max_displacement_mm and min_safety_factor are constraints of objective = \"min_mass\"".into(),
             ));
         }
         if objective == Objective::MinMass && !limited {
             return Err((
                 "optimization.objective",
-                "\"min_mass\" needs max_compliance_nmm or max_displacement_mm on at least one load case".into(),
+                "\"min_mass\" needs max_compliance_nmm, max_displacement_mm or min_safety_factor on at least one load case".into(),
             ));
         }
         let volume_fraction = match (objective, o.volume_fraction, o.mass_target_g) {
@@ -780,7 +783,16 @@ impl Design {
                     "\"min_mass\" finds the mass itself; remove mass_target_g".into(),
                 ));
             }
-            (Objective::MinMass, fraction, None) => fraction.unwrap_or(0.5),
+            // A stress limit starts from the full design, which meets it where any design does:
+            // from a uniform grey one, every element is under-stiff and over-stressed and MMA
+            // first trades the limit for mass.
+            (Objective::MinMass, fraction, None) => {
+                fraction.unwrap_or(if cases.iter().any(|c| c.max_von_mises_mpa.is_some()) {
+                    1.0
+                } else {
+                    0.5
+                })
+            }
             (Objective::MinCompliance, Some(fraction), None) => fraction,
             (Objective::MinCompliance, None, Some(mass)) => {
                 mass_target_fraction(mass, grid, material, roles)
@@ -826,10 +838,15 @@ impl Design {
                 format!("{filter_radius_mm} must be a positive radius in mm"),
             ));
         }
-        if !(o.move_limit > 0.0 && o.move_limit <= 1.0) {
+        let stressed = cases.iter().any(|c| c.max_von_mises_mpa.is_some());
+        // A stress limit is a steep function of the layout: MMA's steps of 0.2 empty a load path
+        // before the next solve sees it (the L-bracket example collapsed to void within three
+        // iterations); 0.05 follows it (the limit tracked within 1 % from iteration 40).
+        let move_limit = o.move_limit.unwrap_or(if stressed { 0.05 } else { 0.2 });
+        if !(move_limit > 0.0 && move_limit <= 1.0) {
             return Err((
                 "optimization.move_limit",
-                format!("{} must lie in (0, 1]", o.move_limit),
+                format!("{move_limit} must lie in (0, 1]"),
             ));
         }
         if o.max_iterations == 0 {
@@ -848,12 +865,8 @@ impl Design {
                     "\"oc\" handles one volume constraint only; \"min_mass\" needs \"mma\"".into(),
                 ));
             }
-            _ if self.uses_mma(min_member.is_some()) => Optimizer::Mma {
-                move_limit: o.move_limit,
-            },
-            _ => Optimizer::Oc {
-                move_limit: o.move_limit,
-            },
+            _ if self.uses_mma(min_member.is_some()) => Optimizer::Mma { move_limit },
+            _ => Optimizer::Oc { move_limit },
         };
         Ok(OptimizationParams {
             objective,
@@ -913,6 +926,28 @@ fn mass_target_fraction(
             solid * element_mass_g,
             (solid + design) * element_mass_g
         ))
+    }
+}
+
+/// Where a case limits the stress, the elements touching its loaded nodes and the supported ones
+/// are kept solid (unless kept empty). Their stress is left out of the limit (it is singular
+/// there, [`Problem::elements_at_loads_and_supports`]), so nothing else would stop the optimizer
+/// from emptying them and leaving the load on void; stress-constrained designs keep such
+/// non-design patches at loads and supports for the same reason (Le et al. 2010, "Stress-based
+/// topology optimization for continua", SMO 41, §5).
+fn keep_solid_at_stress_singularities(
+    grid: &Grid,
+    fixed_dofs: &[bool],
+    load_cases: &[crate::problem::LoadCase],
+    roles: &mut [ElementRole],
+) {
+    for case in load_cases.iter().filter(|c| c.max_von_mises_mpa.is_some()) {
+        let at_loads = crate::problem::elements_at_loads_and_supports(grid, fixed_dofs, case);
+        for (role, at) in roles.iter_mut().zip(at_loads) {
+            if at && *role == ElementRole::Design {
+                *role = ElementRole::Solid;
+            }
+        }
     }
 }
 

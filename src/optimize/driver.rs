@@ -5,7 +5,7 @@
 //! - `min_compliance`: minimize `Σᵢ wᵢ cᵢ` subject to `mean(ρ̃) ≤ V*` over the free elements, by
 //!   OC or MMA.
 //! - `min_mass`: minimize `mean(ρ̃)` over the free elements subject to `cᵢ ≤ c̄ᵢ` and
-//!   `max|uᵢ| ≤ δ̄ᵢ` per load case, by MMA.
+//!   `max|uᵢ| ≤ δ̄ᵢ` and `max σ̂ᵢ ≤ yield / min_safety_factor` per load case, by MMA.
 //!
 //! Each iteration lists its stages below; all state is visible in the loop.
 

@@ -5,7 +5,8 @@
 //! - `min_compliance` by MMA: the compliance scaled to 10 at the first iteration (Svanberg's
 //!   advice: an objective of order 1–100), and `mean(ρ̃)/V* − 1 ≤ 0`.
 //! - `min_mass` by MMA: `10 · mean(ρ̃)` over the free elements, and per load case
-//!   `cᵢ/c̄ᵢ − 1 ≤ 0` and `max|uᵢ|/δ̄ᵢ − 1 ≤ 0`.
+//!   `cᵢ/c̄ᵢ − 1 ≤ 0`, `max|uᵢ|/δ̄ᵢ − 1 ≤ 0` and `max σ̂ᵢ/σ̄ᵢ − 1 ≤ 0` with
+//!   `σ̄ᵢ = yield strength / min_safety_factor`.
 
 use super::checkpoint::{CheckpointError, LoopState, UpdateMemory};
 use super::design_space::DesignSpace;
@@ -64,6 +65,7 @@ impl Update {
                         .map(|c| {
                             usize::from(c.max_compliance_nmm.is_some())
                                 + usize::from(c.max_displacement_mm.is_some())
+                                + usize::from(c.max_von_mises_mpa.is_some())
                         })
                         .sum(),
                 };
@@ -190,6 +192,12 @@ impl Update {
                         &responses.displacement_gradient[i],
                     ) {
                         constraints.push(responses.max_displacement[i] / limit - 1.0);
+                        constraint_gradients.push(gradient.iter().map(|g| g / limit).collect());
+                    }
+                    if let (Some(limit), Some(gradient)) =
+                        (case.max_von_mises_mpa, &responses.stress_gradient[i])
+                    {
+                        constraints.push(responses.max_stress[i] / limit - 1.0);
                         constraint_gradients.push(gradient.iter().map(|g| g / limit).collect());
                     }
                 }

@@ -63,8 +63,11 @@ pub enum ElementRole {
 pub enum Objective {
     /// Weighted compliance at a volume fraction of the design elements.
     MinCompliance,
-    /// Mass, with the load cases' compliance and displacement limits as constraints.
+    /// Mass, with the load cases' compliance, displacement and stress limits as constraints.
     MinMass,
+    /// The largest von Mises stress over the load cases at a volume fraction of the design
+    /// elements.
+    MinStress,
 }
 
 /// Additive-manufacturing constraints of a problem.
@@ -179,6 +182,12 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Whether the stress of `case` enters the optimization: it has a `min_safety_factor`, or
+    /// the objective is the stress itself.
+    pub fn stress_counts(&self, case: &LoadCase) -> bool {
+        case.max_von_mises_mpa.is_some() || self.optimization.objective == Objective::MinStress
+    }
+
     /// Per element, whether it touches a supported node or a node loaded in `case`. A force or
     /// support on single nodes is a point load on the continuum, where the exact stress is
     /// unbounded and the elements around grow more stressed as the mesh is refined; their stress

@@ -1,14 +1,15 @@
-//! Designing for strength: `min_safety_factor` on a load case of a `min_mass` design. A small
-//! L-bracket must come out meeting its safety factor, as the exported part is analysed by
-//! formwerk and as `analyze` finds it on the run's own density; bad strength keys are refused
-//! naming the key.
+//! Designing for strength: `min_safety_factor` on a load case of a `min_mass` design, and the
+//! `min_stress` objective. A small L-bracket must come out meeting its safety factor, as the
+//! exported part is analysed by formwerk and as `analyze` finds it on the run's own density;
+//! `min_stress` must beat `min_compliance` on safety at the same volume; bad strength keys are
+//! refused naming the key.
 // See: issue 15
 
 use crate::common::{formwerk, read_json, run_design, stderr, write_design};
 
 /// An L-bracket of PETG (yield 50 MPa): a 60 × 60 mm plate, 6 mm thick, with its upper-right
-/// 36 × 36 mm square cut away, clamped along the top of the upright arm and loaded at the tip
-/// of the lower arm.
+/// 36 × 36 mm square cut away, clamped along the top of the upright arm and loaded on the end
+/// plate of the lower arm; the flange and the end plate are kept solid.
 const L_BRACKET: &str = r#"
 name = "small_l_bracket"
 material = "PETG"
@@ -20,6 +21,11 @@ element_size_mm = 2.0
 [[keep_empty]]
 region = { box = { min_mm = [24.0, 0.0, 24.0], max_mm = [60.0, 6.0, 60.0] } }
 
+[[keep_solid]]
+region = { box = { min_mm = [0.0, 0.0, 56.0], max_mm = [24.0, 6.0, 60.0] } }
+[[keep_solid]]
+region = { box = { min_mm = [56.0, 0.0, 0.0], max_mm = [60.0, 6.0, 24.0] } }
+
 [[supports]]
 region = { box = { min_mm = [0.0, 0.0, 60.0], max_mm = [24.0, 6.0, 60.0] } }
 fixed = ["x", "y", "z"]
@@ -28,7 +34,7 @@ fixed = ["x", "y", "z"]
 name = "tip"
 min_safety_factor = 2.0
 [[load_cases.loads]]
-region = { box = { min_mm = [60.0, 0.0, 18.0], max_mm = [60.0, 6.0, 24.0] } }
+region = { box = { min_mm = [60.0, 0.0, 0.0], max_mm = [60.0, 6.0, 24.0] } }
 force_n = [0.0, 0.0, -60.0]
 
 [optimization]
@@ -77,6 +83,35 @@ fn a_stress_limited_l_bracket_meets_its_safety_factor() {
     );
 }
 
+/// `min_stress` at the volume of a compliance design comes out safer than that design.
+#[test]
+fn min_stress_is_safer_than_min_compliance_at_the_same_volume() {
+    let at_volume = |objective: &str| {
+        let text = L_BRACKET.replace("min_safety_factor = 2.0\n", "").replace(
+            "objective = \"min_mass\"",
+            &format!("objective = \"{objective}\"\nvolume_fraction = 0.4"),
+        );
+        let (_dir, out, output) = run_design(&text, &["--quiet"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let result = read_json(&out.join("result.json"));
+        let part = &result["part_analysis"];
+        (
+            result["volume_fraction"].as_f64().unwrap(),
+            part["safety_factor"].as_f64().unwrap(),
+        )
+    };
+    let (stress_volume, stress_safety) = at_volume("min_stress");
+    let (compliance_volume, compliance_safety) = at_volume("min_compliance");
+    eprintln!(
+        "volume fraction 0.4: min_stress {stress_volume:.3} safety factor {stress_safety:.3}, min_compliance {compliance_volume:.3} safety factor {compliance_safety:.3}"
+    );
+    assert!((stress_volume - 0.4).abs() < 0.01 && (compliance_volume - 0.4).abs() < 0.01);
+    assert!(
+        stress_safety >= 1.2 * compliance_safety,
+        "min_stress {stress_safety}, min_compliance {compliance_safety}"
+    );
+}
+
 #[test]
 fn bad_strength_keys_are_refused_naming_the_key() {
     let cases = [
@@ -97,6 +132,22 @@ fn bad_strength_keys_are_refused_naming_the_key() {
             L_BRACKET.replace("objective = \"min_mass\"", "objective = \"min_compliance\""),
             "optimization.objective",
             "min_safety_factor",
+        ),
+        (
+            L_BRACKET.replace(
+                "objective = \"min_mass\"",
+                "objective = \"min_stress\"\nvolume_fraction = 0.4",
+            ),
+            "optimization.objective",
+            "remove min_safety_factor",
+        ),
+        (
+            L_BRACKET.replace("min_safety_factor = 2.0\n", "").replace(
+                "objective = \"min_mass\"",
+                "objective = \"min_stress\"\nvolume_fraction = 0.4\noptimizer = \"oc\"",
+            ),
+            "optimization.optimizer",
+            "needs \"mma\"",
         ),
     ];
     for (text, key, hint) in cases {

@@ -514,8 +514,10 @@ pub enum ObjectiveKind {
     /// The weighted compliance, at a given volume or mass.
     #[default]
     MinCompliance,
-    /// The mass, with each load case's compliance or displacement limited.
+    /// The mass, with each load case's compliance, displacement or safety factor limited.
     MinMass,
+    /// The largest von Mises stress over the load cases, at a given volume or mass.
+    MinStress,
 }
 
 impl Design {

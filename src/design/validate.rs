@@ -179,7 +179,14 @@ impl Design {
             regions.nodes(region, key, &grid)
         })
         .map_err(|(key, m)| invalid(&key, m))?;
-        keep_solid_at_stress_singularities(&grid, &fixed_dofs, &load_cases, &mut element_roles);
+        let min_stress = self.optimization.objective == ObjectiveKind::MinStress;
+        keep_solid_at_stress_singularities(
+            &grid,
+            &fixed_dofs,
+            &load_cases,
+            min_stress,
+            &mut element_roles,
+        );
         let optimization = self
             .optimization(&grid, &material, &element_roles, &load_cases)
             .map_err(|(key, m)| invalid(key, m))?;
@@ -752,12 +759,34 @@ impl Design {
         let objective = match o.objective {
             ObjectiveKind::MinCompliance => Objective::MinCompliance,
             ObjectiveKind::MinMass => Objective::MinMass,
+            ObjectiveKind::MinStress => Objective::MinStress,
         };
+        if objective == Objective::MinStress
+            && let Some(i) = cases.iter().position(|c| c.max_von_mises_mpa.is_some())
+        {
+            return Err((
+                "optimization.objective",
+                format!(
+                    "\"min_stress\" minimises the stress itself; remove min_safety_factor from load case {:?}, or use \"min_mass\"",
+                    cases[i].name
+                ),
+            ));
+        }
         let limited = cases.iter().any(|c| {
             c.max_compliance_nmm.is_some()
                 || c.max_displacement_mm.is_some()
                 || c.max_von_mises_mpa.is_some()
         });
+        if objective != Objective::MinMass
+            && cases
+                .iter()
+                .any(|c| c.max_compliance_nmm.is_some() || c.max_displacement_mm.is_some())
+        {
+            return Err((
+                "optimization.objective",
+                "max_compliance_nmm, max_displacement_mm and min_safety_factor are constraints of objective = \"min_mass\"".into(),
+            ));
+        }
         if objective == Objective::MinCompliance && limited {
             return Err((
                 "optimization.objective",
@@ -793,12 +822,12 @@ impl Design {
                     0.5
                 })
             }
-            (Objective::MinCompliance, Some(fraction), None) => fraction,
-            (Objective::MinCompliance, None, Some(mass)) => {
+            (Objective::MinCompliance | Objective::MinStress, Some(fraction), None) => fraction,
+            (Objective::MinCompliance | Objective::MinStress, None, Some(mass)) => {
                 mass_target_fraction(mass, grid, material, roles)
                     .map_err(|m| ("optimization.mass_target_g", m))?
             }
-            (Objective::MinCompliance, None, None) => {
+            (Objective::MinCompliance | Objective::MinStress, None, None) => {
                 return Err((
                     "optimization",
                     "give volume_fraction (share of the design space, 0 to 1) or mass_target_g"
@@ -838,7 +867,8 @@ impl Design {
                 format!("{filter_radius_mm} must be a positive radius in mm"),
             ));
         }
-        let stressed = cases.iter().any(|c| c.max_von_mises_mpa.is_some());
+        let stressed = objective == Objective::MinStress
+            || cases.iter().any(|c| c.max_von_mises_mpa.is_some());
         // A stress limit is a steep function of the layout: MMA's steps of 0.2 empty a load path
         // before the next solve sees it (the L-bracket example collapsed to void within three
         // iterations); 0.05 follows it (the limit tracked within 1 % from iteration 40).
@@ -866,6 +896,13 @@ impl Design {
                 ));
             }
             _ if self.uses_mma(min_member.is_some()) => Optimizer::Mma { move_limit },
+            (Some(OptimizerKind::Oc), Objective::MinStress) => {
+                return Err((
+                    "optimization.optimizer",
+                    "\"oc\" handles compliance only; \"min_stress\" needs \"mma\"".into(),
+                ));
+            }
+            (None, Objective::MinStress) => Optimizer::Mma { move_limit },
             _ => Optimizer::Oc { move_limit },
         };
         Ok(OptimizationParams {
@@ -929,7 +966,7 @@ fn mass_target_fraction(
     }
 }
 
-/// Where a case limits the stress, the elements touching its loaded nodes and the supported ones
+/// Where a case limits the stress (or the objective is the stress), the elements touching its loaded nodes and the supported ones
 /// are kept solid (unless kept empty). Their stress is left out of the limit (it is singular
 /// there, [`Problem::elements_at_loads_and_supports`]), so nothing else would stop the optimizer
 /// from emptying them and leaving the load on void; stress-constrained designs keep such
@@ -939,9 +976,13 @@ fn keep_solid_at_stress_singularities(
     grid: &Grid,
     fixed_dofs: &[bool],
     load_cases: &[crate::problem::LoadCase],
+    min_stress: bool,
     roles: &mut [ElementRole],
 ) {
-    for case in load_cases.iter().filter(|c| c.max_von_mises_mpa.is_some()) {
+    for case in load_cases
+        .iter()
+        .filter(|c| min_stress || c.max_von_mises_mpa.is_some())
+    {
         let at_loads = crate::problem::elements_at_loads_and_supports(grid, fixed_dofs, case);
         for (role, at) in roles.iter_mut().zip(at_loads) {
             if at && *role == ElementRole::Design {

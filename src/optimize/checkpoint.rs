@@ -85,7 +85,8 @@ pub struct Header {
     pub identity: serde_json::Value,
     /// Design iterations done.
     pub iterations_done: usize,
-    /// The first iteration's weighted compliance, N·mm.
+    /// The value the objective is scaled by, from the first iteration: its weighted compliance
+    /// (N·mm), or for `min_stress` its aggregate stress (MPa).
     pub first_compliance: Option<f64>,
     /// The iterations done.
     pub history: Vec<IterationRecord>,

@@ -158,7 +158,8 @@ pub fn optimize_from(
                 compliance,
             });
         }
-        let reference = *first_compliance.get_or_insert(compliance);
+        let reference =
+            *first_compliance.get_or_insert_with(|| Update::reference_value(problem, &responses));
         let constrained_volume = physical.constrained_volume(&space, &x_phys, &mut scratch);
         let mut functions =
             update.functions(problem, &space, constrained_volume, &responses, reference);

@@ -146,7 +146,7 @@ impl Responses {
         let (n, dofs) = (problem.grid.element_count(), problem.grid.dof_count());
         let cases = &problem.load_cases;
         let limited = |c: &crate::problem::LoadCase| c.max_displacement_mm.is_some();
-        let adjoint = |c: &crate::problem::LoadCase| limited(c) || c.max_von_mises_mpa.is_some();
+        let adjoint = |c: &crate::problem::LoadCase| limited(c) || problem.stress_counts(c);
         Self {
             forces: cases.iter().map(|c| c.forces_n.clone()).collect(),
             displacements: vec![vec![0.0; dofs]; cases.len()],
@@ -160,7 +160,7 @@ impl Responses {
             stress: cases
                 .iter()
                 .map(|c| {
-                    c.max_von_mises_mpa.map(|_| StressLimit {
+                    problem.stress_counts(c).then(|| StressLimit {
                         kernel: SolidStress::new(
                             problem.grid.element_size_mm,
                             problem.material.youngs_modulus_mpa,
@@ -179,7 +179,7 @@ impl Responses {
             max_stress: vec![0.0; cases.len()],
             stress_gradient: cases
                 .iter()
-                .map(|c| c.max_von_mises_mpa.map(|_| vec![0.0; n]))
+                .map(|c| problem.stress_counts(c).then(|| vec![0.0; n]))
                 .collect(),
             max_displacement: vec![0.0; cases.len()],
             displacement_gradient: cases

@@ -58,7 +58,7 @@ impl Update {
             }),
             Optimizer::Mma { move_limit } => {
                 let constraints = match opt.objective {
-                    Objective::MinCompliance => 1,
+                    Objective::MinCompliance | Objective::MinStress => 1,
                     Objective::MinMass => problem
                         .load_cases
                         .iter()
@@ -125,6 +125,15 @@ impl Update {
         Ok(())
     }
 
+    /// The value the objective is scaled by, taken at the first iteration: the weighted
+    /// compliance, or for `min_stress` the aggregate stress ([`stress_objective`]).
+    pub(super) fn reference_value(problem: &Problem, responses: &Responses) -> f64 {
+        match problem.optimization.objective {
+            Objective::MinStress => stress_objective(problem, responses, 1.0).0,
+            _ => responses.weighted_compliance(problem),
+        }
+    }
+
     /// Objective and constraints of the problem at `x_phys`, in the scaling the method wants.
     /// `constrained_volume` is the volume (in elements) the volume constraint bounds
     /// ([`PhysicalDensity::constrained_volume`]).
@@ -134,7 +143,7 @@ impl Update {
         space: &DesignSpace,
         constrained_volume: f64,
         responses: &Responses,
-        first_compliance: f64,
+        reference: f64,
     ) -> Functions {
         let n = problem.grid.element_count();
         let cases = &problem.load_cases;
@@ -164,11 +173,23 @@ impl Update {
             (Self::Mma { .. }, Objective::MinCompliance) => {
                 // Svanberg's advice: an objective of order 1–100; the compliance falls by orders
                 // of magnitude, so it is scaled by its first value.
-                let scale = 10.0 / first_compliance;
+                let scale = 10.0 / reference;
                 let target = problem.optimization.volume_fraction;
                 Functions {
                     objective: scale * compliance,
                     objective_gradient: weighted_gradient().iter().map(|g| scale * g).collect(),
+                    constraints: vec![volume / target - 1.0],
+                    constraint_gradients: vec![vec![1.0 / (design * target); n]],
+                    fields: vec![Field::Analysed, Field::Volume],
+                }
+            }
+            (Self::Mma { .. }, Objective::MinStress) => {
+                let target = problem.optimization.volume_fraction;
+                let (objective, objective_gradient) =
+                    stress_objective(problem, responses, 10.0 / reference);
+                Functions {
+                    objective,
+                    objective_gradient,
                     constraints: vec![volume / target - 1.0],
                     constraint_gradients: vec![vec![1.0 / (design * target); n]],
                     fields: vec![Field::Analysed, Field::Volume],
@@ -267,4 +288,33 @@ impl Update {
         }
         Ok(())
     }
+}
+
+/// Exponent of the p-norm over the load cases of `min_stress`: close to their maximum, smooth.
+const CASE_NORM_EXPONENT: i32 = 8;
+
+/// The objective of `min_stress` times `scale`, and its gradient with respect to ρ̃: the p-norm
+/// over the load cases of each case's (adaptively scaled) stress measure,
+/// `S = (Σᵢ σᵢ⁸)^{1/8}`, `dS = Σᵢ (σᵢ/S)⁷ dσᵢ`.
+fn stress_objective(problem: &Problem, responses: &Responses, scale: f64) -> (f64, Vec<f64>) {
+    let n = problem.grid.element_count();
+    let k = CASE_NORM_EXPONENT;
+    let largest = responses.max_stress.iter().copied().fold(0.0, f64::max);
+    if largest <= 0.0 {
+        return (0.0, vec![0.0; n]);
+    }
+    let value = largest
+        * (responses.max_stress.iter())
+            .map(|s| (s / largest).powi(k))
+            .sum::<f64>()
+            .powf(1.0 / f64::from(k));
+    let mut gradient = vec![0.0; n];
+    for (s, g) in responses.max_stress.iter().zip(&responses.stress_gradient) {
+        let Some(g) = g else { continue };
+        let weight = scale * (s / value).powi(k - 1);
+        for (total, gi) in gradient.iter_mut().zip(g) {
+            *total += weight * gi;
+        }
+    }
+    (scale * value, gradient)
 }

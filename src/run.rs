@@ -508,6 +508,9 @@ pub struct AnalysisResult {
     /// Compliance, mass, displacement and safety factor of the density.
     #[serde(flatten)]
     pub performance: Performance,
+    /// The same of the part the density exports, drawn at the iso-density `formwerk run` would
+    /// use ([`crate::mesh::part::part_threshold`]).
+    pub part_analysis: PartAnalysis,
 }
 
 /// Re-analyses the density field in `density_path` (a `density.vti` of an earlier run) under
@@ -545,12 +548,15 @@ pub fn analyze_density(
     }
     let (compliance, displacements) = crate::analysis::solve_design(problem, &density)?;
     let analysis = analyse_design(problem, &density, &displacements, &compliance);
+    let threshold = crate::mesh::part::part_threshold(&density, &grid, &problem.part);
+    let part_analysis = analyse_part(problem, &density, threshold)?;
     let result = AnalysisResult {
         schema_version: crate::output::SCHEMA_VERSION,
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),
         design_file: design_path.to_path_buf(),
         density_file: density_path.to_path_buf(),
         performance: Performance::new(problem, &density, &compliance, &analysis),
+        part_analysis,
     };
     std::fs::create_dir_all(out_dir).map_err(output_error(out_dir))?;
     let vti = out_dir.join("analysis.vti");

@@ -30,7 +30,8 @@ fn design(extra: &str, iterations: usize) -> String {
 }
 
 /// OC; MMA with the overhang filter and the robust projection (β continuation, volume scale);
-/// minimum mass under a displacement limit by MMA (adjoint solves, warm-started too).
+/// minimum mass under a displacement limit by MMA (adjoint solves, warm-started too); minimum
+/// mass under a safety factor (the stress adjoint, warm-started too).
 fn designs() -> Vec<(&'static str, String)> {
     let mma = |text: String| text.replace("optimizer = \"oc\"", "optimizer = \"mma\"");
     vec![
@@ -51,6 +52,17 @@ fn designs() -> Vec<(&'static str, String)> {
                     "name = \"tip\"",
                     "name = \"tip\"\nmax_displacement_mm = 2.0",
                 ),
+        ),
+        (
+            "min_mass_stress",
+            mma(design("", 30))
+                .replace("volume_fraction = 0.3", "objective = \"min_mass\"")
+                .replace("move_limit = 0.2", "move_limit = 0.05")
+                .replace(
+                    "density_g_cm3 = 1.24",
+                    "density_g_cm3 = 1.24\nyield_strength_mpa = 40.0",
+                )
+                .replace("name = \"tip\"", "name = \"tip\"\nmin_safety_factor = 2.0"),
         ),
     ]
 }

@@ -81,6 +81,8 @@ fn a_stress_limited_l_bracket_meets_its_safety_factor() {
         analysed_factor >= 1.8,
         "analyze's safety factor {analysed_factor}"
     );
+    // analyze describes the exported part as the run did.
+    assert_eq!(analysis["part_analysis"], result["part_analysis"]);
 }
 
 /// `min_stress` at the volume of a compliance design comes out safer than that design.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use formwerk::run::{analyze_density, load_problem};
 
 use super::failure::Failure;
-use super::run::print_analysis;
+use super::run::{print_analysis, print_part_analysis};
 
 pub(super) fn analyze(design: &Path, density: &Path, out: Option<PathBuf>) -> Result<(), Failure> {
     let (_, problem) = load_problem(design).map_err(|e| Failure::Input(e.into()))?;
@@ -32,6 +32,7 @@ pub(super) fn analyze(design: &Path, density: &Path, out: Option<PathBuf>) -> Re
             .map_or(String::new(), |m| format!(", mass {m:.2} g"))
     );
     print_analysis(&analysis);
+    print_part_analysis(&result.part_analysis);
     println!("results in {}", out_dir.join("analysis.json").display());
     Ok(())
 }

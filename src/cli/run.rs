@@ -147,7 +147,7 @@ pub(super) fn print_analysis(analysis: &DesignAnalysis) {
 }
 
 /// The exported part's figures, a line per load case.
-fn print_part_analysis(part: &formwerk::analysis::PartAnalysis) {
+pub(super) fn print_part_analysis(part: &formwerk::analysis::PartAnalysis) {
     println!(
         "exported part ({} elements at density ≥ {:.3}, solved again):",
         part.elements, part.threshold

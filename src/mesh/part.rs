@@ -107,15 +107,7 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
     let h = grid.element_size_mm;
     let density_volume_mm3 = crate::reduce::sum(density) * grid.element_volume_mm3();
     let size = grid.size_mm();
-    let extract = |iso: f64| {
-        let mut mesh = extract_isosurface(density, grid.elements, h, iso);
-        clamp_to_domain(&mut mesh, size);
-        mesh
-    };
-    let (threshold, mesh) = match params.threshold {
-        Some(iso) => (iso, extract(iso)),
-        None => match_volume(density, density_volume_mm3, extract),
-    };
+    let (threshold, mesh) = raw_surface(density, grid, params);
     let (mut mesh, dropped_islands, dropped_volume_mm3) =
         drop_islands(mesh, anchors, 2.0 * h, 0.5 * grid.element_volume_mm3());
     // Vertices exactly on a domain face (clamped above) stay on it; the rest are smoothed and
@@ -235,6 +227,28 @@ fn clamp_to_domain(mesh: &mut TriangleMesh, size: [f64; 3]) {
         for a in 0..3 {
             p[a] = p[a].clamp(0.0, size[a]);
         }
+    }
+}
+
+/// The iso-density [`make_part`] draws the part of `density` at (its [`Part::threshold`]),
+/// without making the part: `params.threshold`, or the one whose surface encloses the
+/// density's material volume.
+pub fn part_threshold(density: &[f64], grid: &Grid, params: &PartParams) -> f64 {
+    raw_surface(density, grid, params).0
+}
+
+/// The iso-density of the part and its surface as extracted, clamped to the domain.
+fn raw_surface(density: &[f64], grid: &Grid, params: &PartParams) -> (f64, TriangleMesh) {
+    let density_volume_mm3 = crate::reduce::sum(density) * grid.element_volume_mm3();
+    let size = grid.size_mm();
+    let extract = |iso: f64| {
+        let mut mesh = extract_isosurface(density, grid.elements, grid.element_size_mm, iso);
+        clamp_to_domain(&mut mesh, size);
+        mesh
+    };
+    match params.threshold {
+        Some(iso) => (iso, extract(iso)),
+        None => match_volume(density, density_volume_mm3, extract),
     }
 }
 

@@ -104,6 +104,22 @@ impl Grid {
             .collect()
     }
 
+    /// The elements that have node `n` as a corner, each as `(corner, element)` with the
+    /// node's corner number in that element ([`Grid::element_nodes`] order), by corner.
+    pub fn elements_at_node(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let node = self.node_coords(n);
+        (0..8).filter_map(move |c| {
+            let offset = [c & 1, (c >> 1) & 1, c >> 2];
+            let mut element = [0; 3];
+            for a in 0..3 {
+                element[a] = node[a]
+                    .checked_sub(offset[a])
+                    .filter(|&x| x < self.elements[a])?;
+            }
+            Some((c, self.element_index(element)))
+        })
+    }
+
     /// Centre of element `e` in millimetres.
     pub fn element_center_mm(&self, e: usize) -> [f64; 3] {
         self.element_coords(e)

@@ -169,27 +169,12 @@ impl SolidStress {
     pub fn nodal_von_mises(&self, grid: &Grid, u: &[f64], solid: &[bool]) -> Vec<f64> {
         assert_eq!(u.len(), grid.dof_count(), "one displacement per DOF");
         assert_eq!(solid.len(), grid.element_count(), "one flag per element");
-        let [nx, ny, nz] = grid.elements;
         (0..grid.node_count())
             .into_par_iter()
             .map(|n| {
-                let [i, j, k] = grid.node_coords(n);
                 let mut sum = [0.0; 6];
                 let mut count = 0usize;
-                // The node is corner `c` of the element whose low corner is at node − offset(c).
-                for c in 0..8 {
-                    let offset = [c & 1, (c >> 1) & 1, c >> 2];
-                    let (Some(ei), Some(ej), Some(ek)) = (
-                        i.checked_sub(offset[0]).filter(|&x| x < nx),
-                        j.checked_sub(offset[1]).filter(|&x| x < ny),
-                        k.checked_sub(offset[2]).filter(|&x| x < nz),
-                    ) else {
-                        continue;
-                    };
-                    let e = grid.element_index([ei, ej, ek]);
-                    if !solid[e] {
-                        continue;
-                    }
+                for (c, e) in grid.elements_at_node(n).filter(|&(_, e)| solid[e]) {
                     let s = self.stress(&element_displacements(grid, u, e), StressPoint::Corner(c));
                     for (total, value) in sum.iter_mut().zip(s) {
                         *total += value;

@@ -512,22 +512,11 @@ fn stress_norm(problem: &Problem, limit: &StressLimit, u: &[f64], x_phys: &[f64]
             g
         })
         .collect();
-    let [nx, ny, nz] = grid.elements;
     let mut rhs = vec![0.0; grid.dof_count()];
     rhs.par_chunks_mut(3).enumerate().for_each(|(node, out)| {
-        let [i, j, kk] = grid.node_coords(node);
-        for c in 0..8 {
-            let offset = [c & 1, (c >> 1) & 1, c >> 2];
-            let (Some(ei), Some(ej), Some(ek)) = (
-                i.checked_sub(offset[0]).filter(|&x| x < nx),
-                j.checked_sub(offset[1]).filter(|&x| x < ny),
-                kk.checked_sub(offset[2]).filter(|&x| x < nz),
-            ) else {
-                continue;
-            };
-            let g = &element_rhs[grid.element_index([ei, ej, ek])];
+        for (c, e) in grid.elements_at_node(node) {
             for a in 0..3 {
-                out[a] += g[3 * c + a];
+                out[a] += element_rhs[e][3 * c + a];
             }
         }
     });

@@ -310,6 +310,7 @@ fn write_outputs(
         part.dropped_islands,
         part.dropped_volume_mm3,
     );
+    warnings.extend(safety_factor_warnings(problem, &part_analysis));
     let pieces = part.report.shells.len();
     if pieces > 1 {
         warnings.push(format!(
@@ -413,6 +414,28 @@ fn write_outputs(
         warnings,
         resumed_after: None,
     })
+}
+
+/// A warning for each load case whose exported part misses its `min_safety_factor` by more than
+/// 1 % (MMA approaches its constraints from either side within that): the limit could not be
+/// met, and the run says what was reached instead of passing silently.
+fn safety_factor_warnings(problem: &Problem, part: &PartAnalysis) -> Vec<String> {
+    let yield_mpa = problem.material.yield_strength_mpa;
+    problem
+        .load_cases
+        .iter()
+        .zip(&part.load_cases)
+        .filter_map(|(case, analysed)| {
+            let asked = yield_mpa? / case.max_von_mises_mpa?;
+            let reached = analysed.safety_factor.unwrap_or(f64::INFINITY);
+            (reached < 0.99 * asked).then(|| {
+                format!(
+                    "load case {:?}: the exported part reaches a safety factor of {reached:.3}, below the min_safety_factor of {asked} asked (largest von Mises {:.2} MPa at {:?} mm)",
+                    case.name, analysed.max_von_mises_mpa, analysed.max_von_mises_at_mm
+                )
+            })
+        })
+        .collect()
 }
 
 /// Writes `report.html` ([`crate::output::report`]) from the outputs already written.

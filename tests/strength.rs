@@ -1,8 +1,9 @@
 //! Designing for strength: `min_safety_factor` on a load case of a `min_mass` design, and the
 //! `min_stress` objective. A small L-bracket must come out meeting its safety factor, as the
 //! exported part is analysed by formwerk and as `analyze` finds it on the run's own density;
-//! `min_stress` must beat `min_compliance` on safety at the same volume; bad strength keys are
-//! refused naming the key.
+//! `min_stress` must beat `min_compliance` on safety at the same volume; an unreachable safety
+//! factor ends in a warning with the factor reached; bad strength keys are refused naming the
+//! key.
 // See: issue 15
 
 use crate::common::{formwerk, read_json, run_design, stderr, write_design};
@@ -111,6 +112,26 @@ fn min_stress_is_safer_than_min_compliance_at_the_same_volume() {
     assert!(
         stress_safety >= 1.2 * compliance_safety,
         "min_stress {stress_safety}, min_compliance {compliance_safety}"
+    );
+}
+
+/// A safety factor the design space cannot reach ends the run with a warning that says what was
+/// reached, never a silent pass.
+#[test]
+fn an_unreachable_safety_factor_is_a_warning_with_the_factor_reached() {
+    let text = L_BRACKET
+        .replace("min_safety_factor = 2.0", "min_safety_factor = 100.0")
+        .replace("max_iterations = 100", "max_iterations = 20");
+    let (_dir, out, output) = run_design(&text, &["--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result = read_json(&out.join("result.json"));
+    let reached = result["part_analysis"]["safety_factor"].as_f64().unwrap();
+    assert!(reached < 99.0, "{reached}");
+    let warnings = result["warnings"].to_string();
+    assert!(
+        warnings.contains("below the min_safety_factor of 100 asked")
+            && warnings.contains(&format!("{reached:.3}")),
+        "{warnings}"
     );
 }
 

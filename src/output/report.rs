@@ -36,12 +36,22 @@ pub struct RunPage<'a> {
 }
 
 /// The metrics shown, as (label, JSON pointer into `result.json`, unit).
-const METRICS: [(&str, &str, &str); 12] = [
+const METRICS: [(&str, &str, &str); 14] = [
     ("compliance", "/compliance_nmm", "N·mm"),
     ("volume fraction", "/volume_fraction", ""),
     ("mass", "/mass_g", "g"),
     ("largest displacement", "/max_displacement_mm", "mm"),
     ("safety factor", "/safety_factor", ""),
+    (
+        "exported part: largest displacement",
+        "/part_analysis/max_displacement_mm",
+        "mm",
+    ),
+    (
+        "exported part: safety factor",
+        "/part_analysis/safety_factor",
+        "",
+    ),
     ("iterations", "/iterations", ""),
     ("grey share", "/grey_share", ""),
     ("triangles", "/mesh/inspection/triangles", ""),

@@ -127,6 +127,37 @@ fn calculix_solves_a_solid_bar_like_beam_theory() {
     assert!(j.support_nodes == 121 && j.load_nodes == 121, "{j:?}");
 }
 
+/// CalculiX's judgement of the `part.stl` in `out` of an example in PETG-like plastic (E 2100 MPa,
+/// ν 0.38) on voxels of `h` mm: clamped on the `support` box, `force_n` spread over the `load`
+/// box; nodes within half a voxel belong to a patch, stresses count two voxels away from both,
+/// tets of at most one voxel.
+fn judge_example_part(
+    out: &std::path::Path,
+    dir: &std::path::Path,
+    h: f64,
+    support: ([f64; 3], [f64; 3]),
+    load: ([f64; 3], [f64; 3]),
+    force_n: [f64; 3],
+) -> crate::common::calculix::Judgement {
+    let patch = |(min_mm, max_mm)| Patch { min_mm, max_mm };
+    judge(
+        &out.join("part.stl"),
+        dir,
+        2100.0,
+        0.38,
+        &[Support {
+            patch: patch(support),
+        }],
+        &[Load {
+            patch: patch(load),
+            force_n,
+        }],
+        0.5 * h,
+        2.0 * h,
+        h,
+    )
+}
+
 /// The figures formwerk reports for the exported part of `designs/cantilever.toml` (clamped on
 /// its x = 0 face, 100 N down along the bottom edge of its free end) agree with CalculiX on its
 /// `part.stl`: the largest deflection within 15 %, the 99.9th percentile of the von Mises stress
@@ -145,28 +176,13 @@ fn the_exported_cantilever_deflects_and_is_stressed_as_calculix_finds() {
         number(&case["max_displacement_mm"]),
         number(&case["von_mises_p999_mpa"]),
     );
-    let h = 2.5;
-    let j = judge(
-        &out.join("part.stl"),
+    let j = judge_example_part(
+        &out,
         dir.path(),
-        2100.0,
-        0.38,
-        &[Support {
-            patch: Patch {
-                min_mm: [0.0; 3],
-                max_mm: [0.0, 40.0, 40.0],
-            },
-        }],
-        &[Load {
-            patch: Patch {
-                min_mm: [120.0, 0.0, 0.0],
-                max_mm: [120.0, 0.0, 40.0],
-            },
-            force_n: [0.0, -100.0, 0.0],
-        }],
-        0.5 * h,
-        2.0 * h,
-        h,
+        2.5,
+        ([0.0; 3], [0.0, 40.0, 40.0]),
+        ([120.0, 0.0, 0.0], [120.0, 0.0, 40.0]),
+        [0.0, -100.0, 0.0],
     );
     eprintln!(
         "cantilever: formwerk part {displacement:.4} mm, p99.9 {p999:.3} MPa (grey density {:.4} mm); CalculiX {j:#?}",
@@ -203,28 +219,13 @@ fn calculix_finds_the_stress_designed_l_bracket_as_safe_as_asked() {
     let (dir, out, result) = crate::common::run_example_with("l_bracket_stress", &[]);
     let case = &result["part_analysis"]["load_cases"][0];
     let ours = case["von_mises_p999_mpa"].as_f64().unwrap();
-    let h = 2.0;
-    let j = judge(
-        &out.join("part.stl"),
+    let j = judge_example_part(
+        &out,
         dir.path(),
-        2100.0,
-        0.38,
-        &[Support {
-            patch: Patch {
-                min_mm: [0.0, 0.0, 96.0],
-                max_mm: [40.0, 8.0, 96.0],
-            },
-        }],
-        &[Load {
-            patch: Patch {
-                min_mm: [96.0, 0.0, 0.0],
-                max_mm: [96.0, 8.0, 40.0],
-            },
-            force_n: [0.0, 0.0, -300.0],
-        }],
-        0.5 * h,
-        2.0 * h,
-        h,
+        2.0,
+        ([0.0, 0.0, 96.0], [40.0, 8.0, 96.0]),
+        ([96.0, 0.0, 0.0], [96.0, 8.0, 40.0]),
+        [0.0, 0.0, -300.0],
     );
     let theirs = j.von_mises_p999_by_volume_mpa;
     let safety = 50.0 / theirs;

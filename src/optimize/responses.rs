@@ -64,6 +64,8 @@ pub struct Responses {
     /// Adaptively scaled p-norm of the displacement (equal to `max_displacement` in value) and
     /// its gradient, for the cases that limit it.
     pub displacement_gradient: Vec<Option<Vec<f64>>>,
+    /// The solid-material stress of the elements, shared by the cases whose stress counts.
+    stress_kernel: SolidStress,
     /// The stress limit's state for the cases that have one.
     stress: Vec<Option<StressLimit>>,
     /// Largest relaxed corner stress of each case that limits it, MPa (0 for the others).
@@ -86,7 +88,6 @@ struct Scratch {
 /// What a case's stress limit needs between iterations.
 #[derive(Debug)]
 struct StressLimit {
-    kernel: SolidStress,
     /// Per element, whether its stress counts (it touches no loaded or supported node).
     counted: Vec<bool>,
     adjoint: Vec<f64>,
@@ -157,15 +158,15 @@ impl Responses {
             workspaces: cases.iter().map(|_| solver.workspace()).collect(),
             compliance: vec![0.0; cases.len()],
             compliance_gradient: vec![vec![0.0; n]; cases.len()],
+            stress_kernel: SolidStress::new(
+                problem.grid.element_size_mm,
+                problem.material.youngs_modulus_mpa,
+                problem.material.poisson_ratio,
+            ),
             stress: cases
                 .iter()
                 .map(|c| {
                     problem.stress_counts(c).then(|| StressLimit {
-                        kernel: SolidStress::new(
-                            problem.grid.element_size_mm,
-                            problem.material.youngs_modulus_mpa,
-                            problem.material.poisson_ratio,
-                        ),
                         counted: problem
                             .elements_at_loads_and_supports(c)
                             .iter()
@@ -238,7 +239,13 @@ impl Responses {
                 adjoint_loads.push((i, displacement_norm(u, self.max_displacement[i])));
             }
             if let Some(limit) = &self.stress[i] {
-                let measure = stress_norm(problem, limit, &self.displacements[i], x_phys);
+                let measure = stress_norm(
+                    problem,
+                    &self.stress_kernel,
+                    limit,
+                    &self.displacements[i],
+                    x_phys,
+                );
                 self.max_stress[i] = measure.max;
                 stress_loads.push((i, measure));
             }
@@ -442,10 +449,16 @@ struct StressNorm {
     explicit: Vec<f64>,
 }
 
-/// The p-norm of the relaxed corner stresses of the counted elements of `limit` for the
-/// displacement `u` and physical density `x_phys` (see the module documentation), computed
-/// relative to the largest so that the powers cannot overflow.
-fn stress_norm(problem: &Problem, limit: &StressLimit, u: &[f64], x_phys: &[f64]) -> StressNorm {
+/// The p-norm of the relaxed corner stresses (by `kernel`) of the counted elements of `limit`
+/// for the displacement `u` and physical density `x_phys` (see the module documentation),
+/// computed relative to the largest so that the powers cannot overflow.
+fn stress_norm(
+    problem: &Problem,
+    kernel: &SolidStress,
+    limit: &StressLimit,
+    u: &[f64],
+    x_phys: &[f64],
+) -> StressNorm {
     let grid = &problem.grid;
     let k = STRESS_NORM_EXPONENT;
     let q = STRESS_RELAXATION;
@@ -455,9 +468,7 @@ fn stress_norm(problem: &Problem, limit: &StressLimit, u: &[f64], x_phys: &[f64]
         }
         let ue = element_displacements(grid, u, e);
         let factor = x_phys[e].powf(q);
-        std::array::from_fn(|c| {
-            factor * von_mises(&limit.kernel.stress(&ue, StressPoint::Corner(c)))
-        })
+        std::array::from_fn(|c| factor * von_mises(&kernel.stress(&ue, StressPoint::Corner(c))))
     };
     let values: Vec<[f64; 8]> = (0..grid.element_count())
         .into_par_iter()
@@ -503,7 +514,7 @@ fn stress_norm(problem: &Problem, limit: &StressLimit, u: &[f64], x_phys: &[f64]
             let ue = element_displacements(grid, u, e);
             let factor = x_phys[e].powf(q);
             for (c, &v) in values[e].iter().enumerate() {
-                let dv = limit.kernel.von_mises_gradient(&ue, StressPoint::Corner(c));
+                let dv = kernel.von_mises_gradient(&ue, StressPoint::Corner(c));
                 let w = weight(v) * factor;
                 for (gi, di) in g.iter_mut().zip(dv) {
                     *gi += w * di;
@@ -652,7 +663,13 @@ mod tests {
             solver.set_stiffness(&stiffness).unwrap();
             responses.evaluate(&problem, &solver, x).unwrap();
             let limit = responses.stress[0].as_ref().unwrap();
-            stress_norm(&problem, limit, &responses.displacements[0], x)
+            stress_norm(
+                &problem,
+                &responses.stress_kernel,
+                limit,
+                &responses.displacements[0],
+                x,
+            )
         };
         let measure = norm_at(&x, &mut responses);
         assert!(measure.norm > 0.0 && measure.max > 0.0);

@@ -9,7 +9,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::Grid;
 use formwerk::mesh::intersect::self_intersecting_pairs;
-use formwerk::mesh::{OverhangLimit, PartParams, make_part};
+use formwerk::mesh::{KeptGeometry, OverhangLimit, PartParams, make_part};
 
 /// A smooth field of crossing beams, like an optimized lattice, on `n × n/2 × n/2` elements.
 fn beams(grid: &Grid) -> Vec<f64> {
@@ -44,7 +44,15 @@ fn isosurface(c: &mut Criterion) {
             .collect();
         group.throughput(Throughput::Elements(grid.element_count() as u64));
         group.bench_function(format!("{}x{}x{}", n, n / 2, n / 2), |b| {
-            b.iter(|| make_part(&density, &grid, &anchors, &PartParams::default()))
+            b.iter(|| {
+                make_part(
+                    &density,
+                    &grid,
+                    &anchors,
+                    &PartParams::default(),
+                    &KeptGeometry::default(),
+                )
+            })
         });
         let printed = PartParams {
             overhang: Some(OverhangLimit {
@@ -54,7 +62,15 @@ fn isosurface(c: &mut Criterion) {
             ..PartParams::default()
         };
         group.bench_function(format!("{}x{}x{} printed +z", n, n / 2, n / 2), |b| {
-            b.iter(|| make_part(&density, &grid, &anchors, &printed))
+            b.iter(|| {
+                make_part(
+                    &density,
+                    &grid,
+                    &anchors,
+                    &printed,
+                    &KeptGeometry::default(),
+                )
+            })
         });
     }
     group.finish();
@@ -68,14 +84,28 @@ fn self_intersections(c: &mut Criterion) {
     let anchors: Vec<[f64; 3]> = (0..=256)
         .flat_map(|j| (0..=128).map(move |k| [0.0, j as f64, k as f64]))
         .collect();
-    let part = make_part(&density, &grid, &anchors, &PartParams::default());
+    let part = make_part(
+        &density,
+        &grid,
+        &anchors,
+        &PartParams::default(),
+        &KeptGeometry::default(),
+    );
     let mut group = c.benchmark_group(format!(
         "self_intersections {} triangles",
         part.report.triangles
     ));
     group.sample_size(10);
     group.bench_function("make_part 256x256x128", |b| {
-        b.iter(|| make_part(&density, &grid, &anchors, &PartParams::default()))
+        b.iter(|| {
+            make_part(
+                &density,
+                &grid,
+                &anchors,
+                &PartParams::default(),
+                &KeptGeometry::default(),
+            )
+        })
     });
     group.bench_function("check alone", |b| {
         b.iter(|| self_intersecting_pairs(&part.mesh))

@@ -61,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &problem.grid,
         &problem.anchor_positions_mm(),
         &problem.part,
+        &problem.kept_geometry,
     );
     assert!(part.report.is_solid(), "{:?}", part.report);
     let path = std::env::temp_dir().join("short_beam.stl");

@@ -6,7 +6,7 @@
 use crate::design::MeshFormat;
 use crate::fem::SolverParams;
 use crate::grid::Grid;
-use crate::mesh::PartParams;
+use crate::mesh::{KeptGeometry, PartParams};
 
 /// Linear elastic isotropic material.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -169,6 +169,8 @@ pub struct Problem {
     pub solver: SolverParams,
     /// Part export settings.
     pub part: PartParams,
+    /// The kept regions in their exact form, joined to the exported part.
+    pub kept_geometry: KeptGeometry,
     /// Mesh files to write (at least one).
     pub formats: Vec<MeshFormat>,
     /// How field files store their arrays.

@@ -256,6 +256,7 @@ fn write_outputs(
         &grid,
         &problem.part_anchor_positions_mm(),
         &problem.part,
+        &problem.kept_geometry,
     );
     let mesh_seconds = clock.elapsed().as_secs_f64();
     let part_analysis = analyse_part(problem, &outcome.density, part.threshold)?;
@@ -311,6 +312,16 @@ fn write_outputs(
         part.dropped_volume_mm3,
     );
     warnings.extend(safety_factor_warnings(problem, &part_analysis));
+    match (&part.kept_shapes, problem.part.max_triangles) {
+        (Some(Err(error)), _) => warnings.push(format!(
+            "{error}; the part is exported with its kept regions as voxels"
+        )),
+        (Some(Ok(_)), Some(budget)) if part.report.triangles > budget => warnings.push(format!(
+            "the exact kept shapes bring the part to {} triangles, above output.max_triangles = {budget} (which the organic surface meets); a larger output.chordal_tolerance_mm gives them fewer",
+            part.report.triangles
+        )),
+        _ => {}
+    }
     let pieces = part.report.shells.len();
     if pieces > 1 {
         warnings.push(format!(

@@ -407,6 +407,7 @@ fn random_designs_give_parts_that_never_intersect_themselves() {
             &problem.grid,
             &problem.part_anchor_positions_mm(),
             &problem.part,
+            &problem.kept_geometry,
         );
         assert!(
             part.report.is_solid(),

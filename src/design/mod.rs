@@ -214,6 +214,10 @@ pub struct OutputSpec {
     /// Simplify the mesh to at most this many triangles, ≥ 100 (default: no simplification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_triangles: Option<usize>,
+    /// Largest distance in mm of a facet of an exact kept shape (a bore, a bolt hole, a kept
+    /// face) from its true surface, in [0.0001, 1] (default 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chordal_tolerance_mm: Option<f64>,
     /// How `density.vti` and `analysis.vti` store their arrays: `"binary"` (default),
     /// `"compressed"` (zlib) or `"ascii"`.
     #[serde(default, skip_serializing_if = "VtiEncoding::is_default")]
@@ -227,6 +231,7 @@ impl Default for OutputSpec {
             smoothing_iterations: default_smoothing(),
             formats: default_formats(),
             max_triangles: None,
+            chordal_tolerance_mm: None,
             vti_encoding: VtiEncoding::default(),
         }
     }

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use super::region::Region;
 use super::stl_body::StlBody;
 use crate::grid::Grid;
+use crate::mesh::KeptShape;
 
 /// A region with its parameters checked and its STL bodies loaded.
 #[derive(Debug, Clone)]
@@ -229,6 +230,58 @@ impl Shape {
                 false
             }
         })
+    }
+
+    /// The shape in its exact form for the exported part, when it has one: boxes with volume,
+    /// cylinders, tubes, spheres, STL bodies, and a domain face as the layer of elements along
+    /// it. `None` for points, flat boxes (they hold no volume) and anything defined on the
+    /// voxels (`surface_of`), alone or in a union.
+    pub fn exact(&self, grid: &Grid) -> Option<KeptShape> {
+        match self {
+            Self::Face(axis, at_max) => {
+                let size = grid.size_mm();
+                let mut min_mm = [0.0; 3];
+                let mut max_mm = size;
+                if *at_max {
+                    min_mm[*axis] = size[*axis] - grid.element_size_mm;
+                } else {
+                    max_mm[*axis] = grid.element_size_mm;
+                }
+                Some(KeptShape::Box { min_mm, max_mm })
+            }
+            Self::Box(min_mm, max_mm) => {
+                (0..3)
+                    .all(|a| max_mm[a] > min_mm[a])
+                    .then_some(KeptShape::Box {
+                        min_mm: *min_mm,
+                        max_mm: *max_mm,
+                    })
+            }
+            Self::Cylinder {
+                center,
+                axis,
+                radius,
+                inner_radius,
+                half_length,
+            } => Some(KeptShape::Cylinder {
+                center_mm: *center,
+                axis: *axis,
+                radius_mm: *radius,
+                inner_radius_mm: *inner_radius,
+                half_length_mm: *half_length,
+            }),
+            Self::Sphere(center_mm, radius_mm) => Some(KeptShape::Sphere {
+                center_mm: *center_mm,
+                radius_mm: *radius_mm,
+            }),
+            Self::Body(body) => Some(KeptShape::Body(body.surface())),
+            Self::Union(parts) => parts
+                .iter()
+                .map(|p| p.exact(grid))
+                .collect::<Option<Vec<_>>>()
+                .map(KeptShape::Union),
+            Self::Point(_) | Self::SurfaceOf(_) => None,
+        }
     }
 
     /// One flag per grid node: the nodes in the shape.

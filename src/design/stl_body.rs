@@ -143,6 +143,19 @@ impl StlBody {
         (self.aabb_mm[0], self.aabb_mm[1])
     }
 
+    /// The body's surface, oriented outwards, in mm.
+    pub fn surface(&self) -> TriangleMesh {
+        TriangleMesh {
+            vertices: self
+                .mesh
+                .vertices()
+                .iter()
+                .map(|v| [v.x, v.y, v.z])
+                .collect(),
+            triangles: self.mesh.indices().to_vec(),
+        }
+    }
+
     /// Number of triangles of the surface.
     pub fn triangle_count(&self) -> usize {
         self.mesh.indices().len()

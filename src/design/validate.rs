@@ -13,12 +13,16 @@ use super::{
 use crate::fem::multigrid::level_count;
 use crate::fem::{LinearSolver, MultigridParams, SolverMethod, SolverParams};
 use crate::grid::Grid;
-use crate::mesh::{OverhangLimit, PartParams};
+use crate::mesh::part::DEFAULT_CHORDAL_TOLERANCE_MM;
+use crate::mesh::{KeptGeometry, OverhangLimit, PartParams};
 use crate::printer::PrinterProfile;
 use crate::problem::{
     ElementRole, Manufacturing, Material, Objective, OptimizationParams, Optimizer, Problem,
     RegionReport,
 };
+
+/// Finest chordal tolerance accepted, mm: a Ø100 mm bore then has about 3500 segments.
+const MIN_CHORDAL_TOLERANCE_MM: f64 = 1e-4;
 
 /// A region selecting more than this share of the domain's nodes or elements gets a warning.
 const LARGE_SHARE: f64 = 0.5;
@@ -162,7 +166,7 @@ impl Design {
             reports: Vec::new(),
             warnings: Vec::new(),
         };
-        let mut element_roles = self
+        let (mut element_roles, kept_geometry) = self
             .element_roles(&grid, &mut regions)
             .map_err(|(key, m)| invalid(&key, m))?;
         let node_has_material = node_has_material(&grid, &element_roles);
@@ -210,6 +214,7 @@ impl Design {
             optimization,
             solver,
             part,
+            kept_geometry,
             formats: self.output.formats.clone(),
             vti_encoding: self.output.vti_encoding,
             manufacturing,
@@ -409,11 +414,21 @@ impl Design {
         {
             return Err(("output.max_triangles", format!("{n} must be at least 100")));
         }
+        let chordal_tolerance_mm = o
+            .chordal_tolerance_mm
+            .unwrap_or(DEFAULT_CHORDAL_TOLERANCE_MM);
+        if !(chordal_tolerance_mm >= MIN_CHORDAL_TOLERANCE_MM && chordal_tolerance_mm <= 1.0) {
+            return Err((
+                "output.chordal_tolerance_mm",
+                format!("{chordal_tolerance_mm} must lie in [{MIN_CHORDAL_TOLERANCE_MM}, 1] mm"),
+            ));
+        }
         Ok(PartParams {
             threshold: o.threshold,
             smoothing_iterations: o.smoothing_iterations,
             max_triangles: o.max_triangles,
             overhang: None,
+            chordal_tolerance_mm,
         })
     }
 
@@ -653,25 +668,44 @@ impl Design {
     }
 
     /// Design, keep-solid or keep-empty per element; keep-empty wins where both select.
+    /// With it, the kept regions that have an exact form ([`Shape::exact`]) and the elements
+    /// they hold.
     fn element_roles(
         &self,
         grid: &Grid,
         regions: &mut Regions,
-    ) -> Result<Vec<ElementRole>, (String, String)> {
+    ) -> Result<(Vec<ElementRole>, KeptGeometry), (String, String)> {
         let mut roles = vec![ElementRole::Design; grid.element_count()];
+        let mut kept = KeptGeometry::default();
+        let mut held = vec![false; grid.element_count()];
         for (list, name, role) in [
             (&self.keep_solid, "keep_solid", ElementRole::Solid),
             (&self.keep_empty, "keep_empty", ElementRole::Empty),
         ] {
             for (i, keep) in list.iter().enumerate() {
-                let selected =
-                    regions.elements(&keep.region, format!("{name}[{i}].region"), grid)?;
-                for (r, s) in roles.iter_mut().zip(selected) {
+                let key = format!("{name}[{i}].region");
+                let exact = regions.resolve(&keep.region, &key)?.exact(grid);
+                let selected = regions.elements(&keep.region, key, grid)?;
+                for ((r, h), s) in roles.iter_mut().zip(&mut held).zip(selected) {
                     if s {
                         *r = role;
+                        // A voxel-only region selecting it later takes it back.
+                        *h = exact.is_some();
+                    }
+                }
+                if let Some(shape) = exact {
+                    match role {
+                        ElementRole::Empty => kept.empty.push(shape),
+                        _ => kept.solid.push(shape),
                     }
                 }
             }
+        }
+        if !kept.is_empty() {
+            kept.solid_elements = (roles.iter().zip(&held))
+                .map(|(&r, &h)| h && r == ElementRole::Solid)
+                .collect();
+            kept.held_elements = held;
         }
         if !roles.contains(&ElementRole::Design) {
             let (key, message) = match (self.keep_solid.is_empty(), self.keep_empty.is_empty()) {
@@ -690,7 +724,7 @@ impl Design {
             };
             return Err((key.into(), message.into()));
         }
-        Ok(roles)
+        Ok((roles, kept))
     }
 
     fn fixed_dofs(

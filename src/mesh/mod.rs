@@ -20,6 +20,7 @@
 pub mod check;
 pub mod intersect;
 pub mod isosurface;
+pub mod kept;
 pub mod layers;
 pub mod part;
 pub mod printability;
@@ -35,6 +36,7 @@ pub mod unfold;
 
 pub use check::{MeshReport, check_mesh};
 pub use isosurface::extract_isosurface;
+pub use kept::{KeptGeometry, KeptShape};
 pub use part::{OverhangLimit, Part, PartParams, make_part};
 
 /// An indexed triangle mesh in millimetres.

@@ -27,6 +27,7 @@ use super::TriangleMesh;
 use super::check::{MeshReport, check_mesh_knowing, shells};
 use super::intersect::self_intersecting_pairs;
 use super::isosurface::extract_isosurface;
+use super::kept::{JoinError, KeptGeometry, KeptReport, extended_density, join_kept};
 use super::simplify::simplify_except;
 use super::smooth::taubin_smooth;
 use super::steepen::{SteepenReport, steepen_overhangs};
@@ -44,6 +45,8 @@ pub struct PartParams {
     pub max_triangles: Option<usize>,
     /// The printer's overhang limit the surface is corrected to (`None`: no correction).
     pub overhang: Option<OverhangLimit>,
+    /// Largest distance of a facet of an exact kept shape from its true surface, mm.
+    pub chordal_tolerance_mm: f64,
 }
 
 /// How the part will be printed, for the overhang correction.
@@ -62,6 +65,7 @@ impl Default for PartParams {
             smoothing_iterations: 10,
             max_triangles: None,
             overhang: None,
+            chordal_tolerance_mm: DEFAULT_CHORDAL_TOLERANCE_MM,
         }
     }
 }
@@ -85,6 +89,9 @@ pub struct Part {
     pub overhang_correction: Option<SteepenReport>,
     /// What was done to keep the surface from passing through itself.
     pub folds: FoldRepair,
+    /// The exact kept shapes joined to the part ([`super::kept`]), when the design has any; an
+    /// error leaves the part without them.
+    pub kept_shapes: Option<Result<KeptReport, JoinError>>,
     /// Inspection of the final mesh.
     pub report: MeshReport,
 }
@@ -96,6 +103,10 @@ impl Part {
     }
 }
 
+/// Default of `output.chordal_tolerance_mm`: far below a printer's resolution (a 0.4 mm nozzle),
+/// and a fifth of the 0.05 mm a fit such as a bearing seat allows.
+pub const DEFAULT_CHORDAL_TOLERANCE_MM: f64 = 0.01;
+
 /// Relative volume error below which the threshold search stops.
 const VOLUME_TOLERANCE: f64 = 0.002;
 /// The threshold stays inside this range: outside it the surface follows noise.
@@ -103,13 +114,32 @@ const THRESHOLD_RANGE: (f64, f64) = (0.05, 0.95);
 
 /// Builds the part from physical densities on `grid`; `anchors` are the positions (mm) of
 /// supported and loaded nodes.
-pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &PartParams) -> Part {
+pub fn make_part(
+    density: &[f64],
+    grid: &Grid,
+    anchors: &[[f64; 3]],
+    params: &PartParams,
+    kept: &KeptGeometry,
+) -> Part {
     let h = grid.element_size_mm;
     let density_volume_mm3 = crate::reduce::sum(density) * grid.element_volume_mm3();
     let size = grid.size_mm();
-    let (threshold, mesh) = raw_surface(density, grid, params);
+    let (threshold, mut mesh) = raw_surface(density, grid, params);
+    let mut anchors = anchors.to_vec();
+    if !kept.is_empty() {
+        // The organic shape runs into the exact kept shapes, which replace their voxels; a
+        // piece of it that meets a keep-solid shape is held by it.
+        let extended = extended_density(density, grid, kept);
+        mesh = extract_isosurface(&extended, grid.elements, h, threshold);
+        clamp_to_domain(&mut mesh, size);
+        anchors.extend(
+            (kept.solid_elements.iter().enumerate())
+                .filter(|(_, solid)| **solid)
+                .map(|(e, _)| grid.element_center_mm(e)),
+        );
+    }
     let (mut mesh, dropped_islands, dropped_volume_mm3) =
-        drop_islands(mesh, anchors, 2.0 * h, 0.5 * grid.element_volume_mm3());
+        drop_islands(mesh, &anchors, 2.0 * h, 0.5 * grid.element_volume_mm3());
     // Vertices exactly on a domain face (clamped above) stay on it; the rest are smoothed and
     // kept inside the domain. Moves that pushed the surface through itself are taken back.
     let mut folds = FoldRepair::default();
@@ -140,6 +170,29 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
         folds.add(unfolding);
         report
     });
+    let kept_shapes = (!kept.is_empty()).then(|| {
+        let clock = std::time::Instant::now();
+        let organic_volume = mesh.signed_volume();
+        let organic_triangles = mesh.triangles.len();
+        let joined = join_kept(&mesh, kept, size, h, params.chordal_tolerance_mm);
+        match joined {
+            Ok(joined) => {
+                mesh = joined.mesh;
+                intersecting = joined.intersecting;
+                Ok(KeptReport {
+                    separation_mm: joined.separation_mm,
+                    attempts: joined.attempts,
+                    solid_regions: kept.solid.len(),
+                    empty_regions: kept.empty.len(),
+                    chordal_tolerance_mm: params.chordal_tolerance_mm,
+                    organic_triangles,
+                    volume_change_mm3: mesh.signed_volume() - organic_volume,
+                    seconds: clock.elapsed().as_secs_f64(),
+                })
+            }
+            Err(error) => Err(error),
+        }
+    });
     // Every stage that moved a vertex ended with the search for self-intersections.
     let report = check_mesh_knowing(&mesh, intersecting);
     Part {
@@ -151,6 +204,7 @@ pub fn make_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]], params: &Pa
         triangles_before_simplification,
         overhang_correction,
         folds,
+        kept_shapes,
         report,
     }
 }
@@ -399,7 +453,13 @@ mod tests {
     #[test]
     fn islands_are_dropped_and_reported() {
         let (grid, density, anchors) = beam_with_island();
-        let part = make_part(&density, &grid, &anchors, &PartParams::default());
+        let part = make_part(
+            &density,
+            &grid,
+            &anchors,
+            &PartParams::default(),
+            &KeptGeometry::default(),
+        );
         assert_eq!(part.dropped_islands, 1);
         assert!(
             (part.dropped_volume_mm3 - 8.0).abs() < 1.0,
@@ -422,7 +482,13 @@ mod tests {
                 *rho = 0.3;
             }
         }
-        let part = make_part(&density, &grid, &anchors, &PartParams::default());
+        let part = make_part(
+            &density,
+            &grid,
+            &anchors,
+            &PartParams::default(),
+            &KeptGeometry::default(),
+        );
         let target = part.density_volume_mm3 - part.dropped_volume_mm3;
         let error = (part.report.signed_volume_mm3 - target).abs() / target;
         assert!(
@@ -439,6 +505,7 @@ mod tests {
                 smoothing_iterations: 0,
                 ..PartParams::default()
             },
+            &KeptGeometry::default(),
         );
         assert_eq!(fixed.threshold, 0.5);
     }
@@ -446,13 +513,19 @@ mod tests {
     #[test]
     fn simplified_part_meets_its_budget_and_stays_watertight() {
         let (grid, density, anchors) = beam_with_island();
-        let full = make_part(&density, &grid, &anchors, &PartParams::default());
+        let full = make_part(
+            &density,
+            &grid,
+            &anchors,
+            &PartParams::default(),
+            &KeptGeometry::default(),
+        );
         let budget = full.report.triangles / 3;
         let params = PartParams {
             max_triangles: Some(budget),
             ..PartParams::default()
         };
-        let part = make_part(&density, &grid, &anchors, &params);
+        let part = make_part(&density, &grid, &anchors, &params, &KeptGeometry::default());
         assert_eq!(part.triangles_before_simplification, full.report.triangles);
         assert!(
             part.report.triangles <= budget,
@@ -550,7 +623,7 @@ mod tests {
                 overhang,
                 ..PartParams::default()
             };
-            let part = make_part(&density, &grid, &anchors, &params);
+            let part = make_part(&density, &grid, &anchors, &params, &KeptGeometry::default());
             prop_assert!(part.report.is_solid(), "{:?}", part.report);
             let size = grid.size_mm();
             prop_assert!(part.mesh.vertices.iter().all(|p| (0..3).all(|a| p[a] >= 0.0 && p[a] <= size[a])));
@@ -577,7 +650,13 @@ mod tests {
                 .expect("closed part")
                 .overhang_percent
         };
-        let free = make_part(&density, &grid, &anchors, &PartParams::default());
+        let free = make_part(
+            &density,
+            &grid,
+            &anchors,
+            &PartParams::default(),
+            &KeptGeometry::default(),
+        );
         let limit = OverhangLimit {
             build_direction: [0.0, 0.0, 1.0],
             overhang_angle_deg: 45.0,
@@ -586,7 +665,7 @@ mod tests {
             overhang: Some(limit),
             ..PartParams::default()
         };
-        let printable = make_part(&density, &grid, &anchors, &params);
+        let printable = make_part(&density, &grid, &anchors, &params, &KeptGeometry::default());
         assert!(overhang(&free) > 1.0, "{}", overhang(&free));
         // Where the arms meet the domain's side faces, a corner of a downward face can only go
         // as far as the wall it also belongs to lets it without folding (a few slivers of the

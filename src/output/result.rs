@@ -201,6 +201,9 @@ pub struct MeshSummary {
     pub overhang_correction: Option<crate::mesh::steepen::SteepenReport>,
     /// What was done to keep the surface from passing through itself.
     pub folds: crate::mesh::part::FoldRepair,
+    /// The exact keep-solid and keep-empty shapes joined to the part, when the design has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_shapes: Option<crate::mesh::kept::KeptReport>,
     /// The inspection of the exported mesh (the same as `formwerk inspect`).
     pub inspection: MeshReport,
 }
@@ -219,6 +222,7 @@ impl MeshSummary {
             triangles_before_simplification: part.triangles_before_simplification,
             overhang_correction: part.overhang_correction,
             folds: part.folds,
+            kept_shapes: part.kept_shapes.clone().and_then(Result::ok),
             inspection: part.report.clone(),
         }
     }

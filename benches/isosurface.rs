@@ -9,7 +9,18 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::Grid;
 use formwerk::mesh::intersect::self_intersecting_pairs;
-use formwerk::mesh::{KeptGeometry, OverhangLimit, PartParams, make_part};
+use formwerk::mesh::{KeptGeometry, OverhangLimit, Part, PartParams, make_part};
+
+/// The part with the default settings and no exact kept shapes.
+fn plain_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]]) -> Part {
+    make_part(
+        density,
+        grid,
+        anchors,
+        &PartParams::default(),
+        &KeptGeometry::default(),
+    )
+}
 
 /// A smooth field of crossing beams, like an optimized lattice, on `n × n/2 × n/2` elements.
 fn beams(grid: &Grid) -> Vec<f64> {
@@ -44,15 +55,7 @@ fn isosurface(c: &mut Criterion) {
             .collect();
         group.throughput(Throughput::Elements(grid.element_count() as u64));
         group.bench_function(format!("{}x{}x{}", n, n / 2, n / 2), |b| {
-            b.iter(|| {
-                make_part(
-                    &density,
-                    &grid,
-                    &anchors,
-                    &PartParams::default(),
-                    &KeptGeometry::default(),
-                )
-            })
+            b.iter(|| plain_part(&density, &grid, &anchors))
         });
         let printed = PartParams {
             overhang: Some(OverhangLimit {
@@ -84,28 +87,14 @@ fn self_intersections(c: &mut Criterion) {
     let anchors: Vec<[f64; 3]> = (0..=256)
         .flat_map(|j| (0..=128).map(move |k| [0.0, j as f64, k as f64]))
         .collect();
-    let part = make_part(
-        &density,
-        &grid,
-        &anchors,
-        &PartParams::default(),
-        &KeptGeometry::default(),
-    );
+    let part = plain_part(&density, &grid, &anchors);
     let mut group = c.benchmark_group(format!(
         "self_intersections {} triangles",
         part.report.triangles
     ));
     group.sample_size(10);
     group.bench_function("make_part 256x256x128", |b| {
-        b.iter(|| {
-            make_part(
-                &density,
-                &grid,
-                &anchors,
-                &PartParams::default(),
-                &KeptGeometry::default(),
-            )
-        })
+        b.iter(|| plain_part(&density, &grid, &anchors))
     });
     group.bench_function("check alone", |b| {
         b.iter(|| self_intersecting_pairs(&part.mesh))

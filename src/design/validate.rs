@@ -417,7 +417,7 @@ impl Design {
         let chordal_tolerance_mm = o
             .chordal_tolerance_mm
             .unwrap_or(DEFAULT_CHORDAL_TOLERANCE_MM);
-        if !(chordal_tolerance_mm >= MIN_CHORDAL_TOLERANCE_MM && chordal_tolerance_mm <= 1.0) {
+        if !(MIN_CHORDAL_TOLERANCE_MM..=1.0).contains(&chordal_tolerance_mm) {
             return Err((
                 "output.chordal_tolerance_mm",
                 format!("{chordal_tolerance_mm} must lie in [{MIN_CHORDAL_TOLERANCE_MM}, 1] mm"),

@@ -233,7 +233,10 @@ fn separate(organic: &mut TriangleMesh, kept: &KeptGeometry, size_mm: [f64; 3], 
                 }
             }
             let length = dot(normal, normal).sqrt();
-            if !(length > 0.1) {
+            // A shape's distance has a unit gradient wherever it is smooth; on a crease (the
+            // middle of a thin wall, the axis of a cylinder) the differences cancel, and where
+            // they leave less than a tenth of one the way out is unknown: the vertex stays.
+            if length.is_nan() || length <= 0.1 {
                 continue;
             }
             for a in 0..3 {
@@ -457,7 +460,7 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
             let n = normal(tri);
             let base = sub(position(c), position(b));
             let height = dot(n, n).sqrt() / dot(base, base).sqrt();
-            if !(height < min_height_mm) || touched[t] {
+            if height.is_nan() || height >= min_height_mm || touched[t] {
                 continue;
             }
             let Some(&other) = owner.get(&(c, b)) else {
@@ -731,17 +734,21 @@ mod tests {
         );
     }
 
+    /// A cylinder (inner radius 0) or tube along z, radii `[inner, outer]` mm.
+    fn along_z(center_mm: [f64; 3], [inner, outer]: [f64; 2], half_length_mm: f64) -> KeptShape {
+        KeptShape::Cylinder {
+            center_mm,
+            axis: [0.0, 0.0, 1.0],
+            radius_mm: outer,
+            inner_radius_mm: inner,
+            half_length_mm,
+        }
+    }
+
     /// The unit-free figures of a cube of side 10 with a hole of radius 2 along z through it.
     fn drilled_cube(tolerance_mm: f64) -> TriangleMesh {
-        let hole = KeptShape::Cylinder {
-            center_mm: [5.0, 5.0, 5.0],
-            axis: [0.0, 0.0, 1.0],
-            radius_mm: 2.0,
-            inner_radius_mm: 0.0,
-            half_length_mm: 5.0,
-        };
         let kept = KeptGeometry {
-            empty: vec![hole],
+            empty: vec![along_z([5.0, 5.0, 5.0], [0.0, 2.0], 5.0)],
             ..KeptGeometry::default()
         };
         join_kept(&cube(10.0, [0.0; 3]), &kept, [10.0; 3], 1.0, tolerance_mm)
@@ -771,31 +778,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_cap_is_flipped_into_its_neighbour() {
-        // Corner 0 lies 1e-7 mm above the long edge 1–2 of its triangle; triangle 2 1 3 is
-        // across that edge. The flip splits the neighbour at corner 0 instead.
-        let mut mesh = TriangleMesh {
+    /// Triangle 0 1 2 with corner 0 at `height` mm above its long edge 1–2, and triangle
+    /// 2 1 3 across that edge.
+    fn two_triangles(height: f64) -> TriangleMesh {
+        TriangleMesh {
             vertices: vec![
-                [1.0, 1e-7, 0.0],
+                [1.0, height, 0.0],
                 [0.0, 0.0, 0.0],
                 [2.0, 0.0, 0.0],
                 [1.0, -1.0, 0.0],
             ],
             triangles: vec![[0, 1, 2], [2, 1, 3]],
-        };
+        }
+    }
+
+    #[test]
+    fn a_cap_is_flipped_into_its_neighbour() {
+        // The flip splits the neighbour at corner 0 instead.
+        let mut mesh = two_triangles(1e-7);
         flip_caps(&mut mesh, 1e-4);
         assert_eq!(mesh.triangles, vec![[0, 1, 3], [0, 3, 2]]);
         // A triangle of real height is left alone.
-        let mut fine = TriangleMesh {
-            vertices: vec![
-                [1.0, 0.5, 0.0],
-                [0.0, 0.0, 0.0],
-                [2.0, 0.0, 0.0],
-                [1.0, -1.0, 0.0],
-            ],
-            triangles: vec![[0, 1, 2], [2, 1, 3]],
-        };
+        let mut fine = two_triangles(0.5);
         flip_caps(&mut fine, 1e-4);
         assert_eq!(fine.triangles, vec![[0, 1, 2], [2, 1, 3]]);
     }
@@ -803,15 +807,8 @@ mod tests {
     #[test]
     fn kept_solids_are_joined_and_clipped_to_the_domain() {
         // A boss of radius 3 on the cube's top face, reaching above the domain: clipped.
-        let boss = KeptShape::Cylinder {
-            center_mm: [5.0, 5.0, 10.0],
-            axis: [0.0, 0.0, 1.0],
-            radius_mm: 3.0,
-            inner_radius_mm: 1.0,
-            half_length_mm: 4.0,
-        };
         let kept = KeptGeometry {
-            solid: vec![boss],
+            solid: vec![along_z([5.0, 5.0, 10.0], [1.0, 3.0], 4.0)],
             ..KeptGeometry::default()
         };
         let organic = cube(8.0, [0.0; 3]);

@@ -18,7 +18,10 @@
 //!    downward faces that smoothing left a little flatter than the overhang angle are steepened
 //!    by moving vertices at most half an element along the build direction, and the bevel where
 //!    the part meets the plate goes onto it. Moves that fold the surface are taken back.
-//! 7. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight
+//! 7. **Exact kept shapes** ([`super::kept`]), when the design has any: the keep-solid shapes
+//!    joined and the keep-empty shapes cut out, as written in the design file. The surface of
+//!    step 2 is then extracted from the density extended into the kept regions.
+//! 8. **Checks** ([`super::check`]): the caller refuses to write a mesh that is not watertight
 //!    or that passes through itself.
 
 use std::collections::HashSet;
@@ -450,16 +453,21 @@ mod tests {
         (grid, density, anchors)
     }
 
+    /// The part with the default settings and no exact kept shapes.
+    fn plain_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]]) -> Part {
+        make_part(
+            density,
+            grid,
+            anchors,
+            &PartParams::default(),
+            &KeptGeometry::default(),
+        )
+    }
+
     #[test]
     fn islands_are_dropped_and_reported() {
         let (grid, density, anchors) = beam_with_island();
-        let part = make_part(
-            &density,
-            &grid,
-            &anchors,
-            &PartParams::default(),
-            &KeptGeometry::default(),
-        );
+        let part = plain_part(&density, &grid, &anchors);
         assert_eq!(part.dropped_islands, 1);
         assert!(
             (part.dropped_volume_mm3 - 8.0).abs() < 1.0,
@@ -482,13 +490,7 @@ mod tests {
                 *rho = 0.3;
             }
         }
-        let part = make_part(
-            &density,
-            &grid,
-            &anchors,
-            &PartParams::default(),
-            &KeptGeometry::default(),
-        );
+        let part = plain_part(&density, &grid, &anchors);
         let target = part.density_volume_mm3 - part.dropped_volume_mm3;
         let error = (part.report.signed_volume_mm3 - target).abs() / target;
         assert!(
@@ -513,13 +515,7 @@ mod tests {
     #[test]
     fn simplified_part_meets_its_budget_and_stays_watertight() {
         let (grid, density, anchors) = beam_with_island();
-        let full = make_part(
-            &density,
-            &grid,
-            &anchors,
-            &PartParams::default(),
-            &KeptGeometry::default(),
-        );
+        let full = plain_part(&density, &grid, &anchors);
         let budget = full.report.triangles / 3;
         let params = PartParams {
             max_triangles: Some(budget),
@@ -650,13 +646,7 @@ mod tests {
                 .expect("closed part")
                 .overhang_percent
         };
-        let free = make_part(
-            &density,
-            &grid,
-            &anchors,
-            &PartParams::default(),
-            &KeptGeometry::default(),
-        );
+        let free = plain_part(&density, &grid, &anchors);
         let limit = OverhangLimit {
             build_direction: [0.0, 0.0, 1.0],
             overhang_angle_deg: 45.0,

@@ -4,12 +4,15 @@
 //! correction works hard (many faces too flat, sweeps to their limit): an upper bound on its
 //! cost. Then the self-intersection check alone against the whole surface stage (which runs it)
 //! on an 8.4 M-element (256 × 256 × 128) field of broad beams whose part has about 2 M
-//! triangles, the size of a part from a run on that grid.
+//! triangles, the size of a part from a run on that grid. Last, joining exact kept shapes
+//! (`join_kept`: eight bolt holes cut through and two bosses joined, with its checks) to a part
+//! of about a million triangles.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::Grid;
 use formwerk::mesh::intersect::self_intersecting_pairs;
-use formwerk::mesh::{KeptGeometry, OverhangLimit, Part, PartParams, make_part};
+use formwerk::mesh::kept::join_kept;
+use formwerk::mesh::{KeptGeometry, KeptShape, OverhangLimit, Part, PartParams, make_part};
 
 /// The part with the default settings and no exact kept shapes.
 fn plain_part(density: &[f64], grid: &Grid, anchors: &[[f64; 3]]) -> Part {
@@ -102,5 +105,45 @@ fn self_intersections(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, isosurface, self_intersections);
+fn kept_shapes(c: &mut Criterion) {
+    let grid = Grid::new([192, 192, 96], 1.0);
+    let density = waves(&grid, 0.2);
+    let anchors: Vec<[f64; 3]> = (0..=192)
+        .flat_map(|j| (0..=96).map(move |k| [0.0, j as f64, k as f64]))
+        .collect();
+    let part = plain_part(&density, &grid, &anchors);
+    let along_z = |x: f64, y: f64, [inner, outer]: [f64; 2]| KeptShape::Cylinder {
+        center_mm: [x, y, 48.0],
+        axis: [0.0, 0.0, 1.0],
+        radius_mm: outer,
+        inner_radius_mm: inner,
+        half_length_mm: 48.0,
+    };
+    let kept = KeptGeometry {
+        solid: vec![
+            along_z(48.0, 96.0, [12.0, 20.0]),
+            along_z(144.0, 96.0, [12.0, 20.0]),
+        ],
+        empty: (0..8)
+            .map(|i| along_z(24.0 + 20.0 * i as f64, 24.0, [0.0, 4.0]))
+            .chain([along_z(48.0, 96.0, [0.0, 12.0])])
+            .collect(),
+        ..KeptGeometry::default()
+    };
+    let size = grid.size_mm();
+    let joined = join_kept(&part.mesh, &kept, size, 1.0, 0.01).expect("joined");
+    let mut group = c.benchmark_group(format!(
+        "kept_shapes {} organic triangles, {} joined, {} attempt(s)",
+        part.report.triangles,
+        joined.mesh.triangles.len(),
+        joined.attempts
+    ));
+    group.sample_size(10);
+    group.bench_function("join_kept 192x192x96", |b| {
+        b.iter(|| join_kept(&part.mesh, &kept, size, 1.0, 0.01))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, isosurface, self_intersections, kept_shapes);
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 //! - `cli_run`: `formwerk run` / `check` end to end: files, exit codes, output (issue 2).
 //! - `fuzz`: proptest of the design parser, the STL reader and the VTI reader on arbitrary and mutated inputs: no panic, under a second, an error or a valid value (issue 16).
 //! - `designs`: every example design in `designs/` is valid (issue 2).
-//! - `kept`: kept regions come out in their exact form: holes round to 0.05 mm and open through, no surface inside a kept solid, one true solid; `output.chordal_tolerance_mm` (issue 21).
+//! - `kept`: kept regions come out in their exact form on a bracket, `motor_mount`, `pillow_block` and `pipe_clearance` (an STL body): holes round to 0.05 mm and open through, kept faces flat, no surface inside a kept solid, one true solid; a part without kept regions as before; `output.chordal_tolerance_mm` (issue 21).
 //! - `loads_regions`: regions, loads and their errors through the library and the CLI (issue 5).
 //! - `manufacturing`: overhang control keys, errors, and self-supporting results (issue 6).
 //! - `mma_oracle`: our MMA against genoxide's independent MMA: same optimum, multipliers and objective (issue 5).

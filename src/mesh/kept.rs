@@ -324,24 +324,28 @@ pub fn join_kept(
         domain_mm: size_mm,
         reach_mm: 2.0 * element_size_mm,
     };
-    let mut attempt = 0;
-    loop {
-        let separation_mm = SEPARATIONS[attempt] * element_size_mm;
+    let mut attempts = 0;
+    for (s, share) in SEPARATIONS.iter().enumerate() {
+        let separation_mm = share * element_size_mm;
         let mut separated = organic.clone();
         separate(&mut separated, kept, size_mm, separation_mm);
-        let mesh = join_once(&separated, kept, size_mm, &tessellation)?;
-        let intersecting = self_intersecting_pairs(&mesh);
-        attempt += 1;
-        let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
-        if solid || attempt == SEPARATIONS.len() {
-            return Ok(Joined {
-                mesh,
-                intersecting,
-                separation_mm,
-                attempts: attempt,
-            });
+        // Needles collapsed first; where that leaves a defect, the join without it.
+        for collapse in [true, false] {
+            let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
+            let intersecting = self_intersecting_pairs(&mesh);
+            attempts += 1;
+            let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
+            if solid || (s + 1 == SEPARATIONS.len() && !collapse) {
+                return Ok(Joined {
+                    mesh,
+                    intersecting,
+                    separation_mm,
+                    attempts,
+                });
+            }
         }
     }
+    unreachable!("the last attempt returns")
 }
 
 /// The part [`join_kept`] made.
@@ -366,8 +370,10 @@ fn join_once(
     kept: &KeptGeometry,
     size_mm: [f64; 3],
     tessellation: &Tessellation,
+    collapse: bool,
 ) -> Result<TriangleMesh, JoinError> {
-    let chordal_tolerance_mm = tessellation.tolerance_mm;
+    let sliver_mm = SLIVER_SHARE * tessellation.tolerance_mm;
+    let needle_mm = sliver_mm.max(NEEDLE_PER_ELEMENT * 0.5 * tessellation.reach_mm);
     let mut part = if organic.triangles.is_empty() {
         Manifold::empty()
     } else {
@@ -402,7 +408,7 @@ fn join_once(
     // geometry: Manifold then collapses the edges shorter than that and swaps the edges of
     // triangles thinner than that, moving the surface by no more.
     let mut single = part.get_mesh_gl(-1);
-    single.tolerance = (SLIVER_SHARE * chordal_tolerance_mm) as f32;
+    single.tolerance = sliver_mm as f32;
     let part = checked(
         Manifold::from_mesh_gl(&single),
         "the joined part, cleaned of slivers",
@@ -416,8 +422,119 @@ fn join_once(
             .map(|t| single.get_tri_verts(t))
             .collect(),
     };
-    flip_caps(&mut mesh, SLIVER_SHARE * chordal_tolerance_mm);
+    if collapse {
+        collapse_needles(&mut mesh, needle_mm);
+    }
+    flip_caps(&mut mesh, sliver_mm);
     Ok(mesh)
+}
+
+/// Removes needles: edges shorter than `min_edge_mm`, which the booleans leave where an
+/// organic edge crosses a shape's edge close to one of its corners. Each is collapsed onto one
+/// of its ends (moving the surface by less than its length) when that keeps the surface a
+/// closed manifold (the link condition: the ends share no neighbour but the two corners across
+/// the edge; Dey et al., "Topology preserving edge contraction", 1999) and turns no triangle
+/// over.
+fn collapse_needles(mesh: &mut TriangleMesh, min_edge_mm: f64) {
+    use std::collections::BTreeSet;
+    for _ in 0..CAP_PASSES {
+        let n = mesh.vertices.len();
+        let mut fans: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (t, tri) in mesh.triangles.iter().enumerate() {
+            for &v in tri {
+                fans[v as usize].push(t);
+            }
+        }
+        let mut removed = vec![false; mesh.triangles.len()];
+        let mut locked = vec![false; n];
+        let mut collapsed = false;
+        for t in 0..mesh.triangles.len() {
+            let tri = mesh.triangles[t];
+            for k in 0..3 {
+                let (u, v) = (tri[k] as usize, tri[(k + 1) % 3] as usize);
+                if removed[t] || locked[u] || locked[v] {
+                    continue;
+                }
+                let d = sub(mesh.vertices[u], mesh.vertices[v]);
+                if dot(d, d) >= min_edge_mm * min_edge_mm {
+                    continue;
+                }
+                let ring = |w: usize| -> BTreeSet<u32> {
+                    fans[w]
+                        .iter()
+                        .flat_map(|&f| mesh.triangles[f])
+                        .filter(|&x| x as usize != w)
+                        .collect()
+                };
+                let across: BTreeSet<u32> = fans[u]
+                    .iter()
+                    .filter(|&&f| mesh.triangles[f].contains(&(v as u32)))
+                    .flat_map(|&f| mesh.triangles[f])
+                    .filter(|&x| x as usize != u && x as usize != v)
+                    .collect();
+                let (ring_u, ring_v) = (ring(u), ring(v));
+                let common: BTreeSet<u32> = ring_u.intersection(&ring_v).copied().collect();
+                if across.len() != 2 || common != across {
+                    continue;
+                }
+                // v moves onto u: no triangle of v's that stays may turn over.
+                let position = |w: u32| mesh.vertices[w as usize];
+                let turns_over = fans[v].iter().any(|&f| {
+                    let old = mesh.triangles[f];
+                    if old.contains(&(u as u32)) {
+                        return false;
+                    }
+                    let new = old.map(|w| if w as usize == v { u as u32 } else { w });
+                    let normal = |tri: [u32; 3]| {
+                        let [a, b, c] = tri.map(position);
+                        cross(sub(b, a), sub(c, a))
+                    };
+                    dot(normal(old), normal(new)) <= 0.0
+                });
+                if turns_over {
+                    continue;
+                }
+                for &f in &fans[v] {
+                    if mesh.triangles[f].contains(&(u as u32)) {
+                        removed[f] = true;
+                    } else {
+                        for w in &mut mesh.triangles[f] {
+                            if *w as usize == v {
+                                *w = u as u32;
+                            }
+                        }
+                    }
+                }
+                for w in ring_u.iter().chain(&ring_v) {
+                    locked[*w as usize] = true;
+                }
+                locked[u] = true;
+                locked[v] = true;
+                collapsed = true;
+            }
+        }
+        if !collapsed {
+            return;
+        }
+        let mut t = 0;
+        mesh.triangles.retain(|_| {
+            t += 1;
+            !removed[t - 1]
+        });
+        // Vertices no triangle uses any more are dropped and the rest renumbered.
+        let mut map = vec![u32::MAX; n];
+        let mut vertices = Vec::new();
+        for tri in &mut mesh.triangles {
+            for w in tri.iter_mut() {
+                if map[*w as usize] == u32::MAX {
+                    map[*w as usize] = vertices.len() as u32;
+                    vertices.push(mesh.vertices[*w as usize]);
+                }
+                *w = map[*w as usize];
+            }
+        }
+        mesh.vertices = vertices;
+    }
 }
 
 /// Passes of [`flip_caps`] at most.
@@ -445,6 +562,7 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
         };
         let mut touched = vec![false; mesh.triangles.len()];
         let mut flips = Vec::new();
+        let mut created = std::collections::HashSet::new();
         for (t, &tri) in mesh.triangles.iter().enumerate() {
             // The longest edge b → c, opposite corner a.
             let k = (0..3)
@@ -470,11 +588,8 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
                 .into_iter()
                 .find(|&v| v != b && v != c)
                 .unwrap_or(a);
-            if touched[other]
-                || x == a
-                || owner.contains_key(&(a, x))
-                || owner.contains_key(&(x, a))
-            {
+            let exists = |e: (u32, u32)| owner.contains_key(&e) || created.contains(&e);
+            if touched[other] || x == a || exists((a, x)) || exists((x, a)) {
                 continue;
             }
             let (first, second) = ([a, b, x], [a, x, c]);
@@ -484,6 +599,7 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
             }
             touched[t] = true;
             touched[other] = true;
+            created.insert((a, x));
             flips.push((t, first, other, second));
         }
         if flips.is_empty() {
@@ -498,6 +614,11 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
 
 /// Share of the chordal tolerance within which the joined surface is cleaned of slivers.
 const SLIVER_SHARE: f64 = 0.1;
+
+/// Edges shorter than this share of an element are collapsed after the join (0.02 mm at 2 mm
+/// elements): a tet mesher makes flat tetrahedra on them, which CalculiX refuses ("nonpositive
+/// jacobian").
+const NEEDLE_PER_ELEMENT: f64 = 0.01;
 
 /// `manifold` when its status is fine, else an error naming `what`.
 fn checked(manifold: Manifold, what: &str) -> Result<Manifold, JoinError> {

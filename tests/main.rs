@@ -15,7 +15,7 @@
 //! - `report`: report.html of a run and of a sweep in headless Chromium: the part drawn, the metrics of result.json, no JavaScript error, the selected variant shown (issue 17).
 //! - `reproduction`: the classic top3d cantilever history is reproduced (issue 2).
 //! - `resume`: runs killed at any moment resume to the same bits; SIGTERM; changed designs; folder locks (issue 16).
-//! - `slicers`: admesh and PrusaSlicer accept exported parts without repair (issue 4).
+//! - `slicers`: admesh and PrusaSlicer accept exported parts without repair, exact kept shapes included (issues 4, 21).
 //! - `solids`: every example and 50 random designs export parts that never intersect themselves; gmsh tet-meshes them; `inspect` names a self-intersection (issue 20).
 //! - `slurm`: a planned sweep as a job array on a real Slurm cluster, collected (issue 7).
 //! - `strength`: `min_safety_factor` designs meet their safety factor on the exported part and under `analyze`; bad strength keys (issue 15).

@@ -395,6 +395,15 @@ fn cantilever_part_passes_the_slicers() {
 }
 
 #[test]
+fn motor_mount_part_with_exact_kept_shapes_passes_the_slicers() {
+    // Holes, bore, bosses and seat ring joined in their exact form (issue 21).
+    assert_slicers_accept(
+        &example_design("motor_mount.toml"),
+        &["--max-iterations", "20"],
+    );
+}
+
+#[test]
 fn mbb_beam_part_passes_the_slicers() {
     assert_slicers_accept(
         &example_design("mbb_beam.toml"),

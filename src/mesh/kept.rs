@@ -615,10 +615,10 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
 /// Share of the chordal tolerance within which the joined surface is cleaned of slivers.
 const SLIVER_SHARE: f64 = 0.1;
 
-/// Edges shorter than this share of an element are collapsed after the join (0.02 mm at 2 mm
+/// Edges shorter than this share of an element are collapsed after the join (0.004 mm at 2 mm
 /// elements): a tet mesher makes flat tetrahedra on them, which CalculiX refuses ("nonpositive
-/// jacobian").
-const NEEDLE_PER_ELEMENT: f64 = 0.01;
+/// jacobian"). Ten times more left gmsh unable to recover the boundary of some parts.
+const NEEDLE_PER_ELEMENT: f64 = 0.002;
 
 /// `manifold` when its status is fine, else an error naming `what`.
 fn checked(manifold: Manifold, what: &str) -> Result<Manifold, JoinError> {

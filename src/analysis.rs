@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::fem::stress::SolidStress;
 use crate::fem::{ElementStiffness, LinearSolver, SolveError};
 use crate::grid::Grid;
+use crate::mesh::kept::{KeptGeometry, part_fractions};
 use crate::optimize::driver::simp_stiffness;
 use crate::optimize::responses::Responses;
 use crate::problem::Problem;
@@ -299,7 +300,8 @@ pub fn solve_design(
 
 /// The figures of the exported part, not of the grey density the optimizer ended with: the
 /// design re-analysed as the elements at or above the part's iso-density `threshold` (the one
-/// its surface is drawn at, [`crate::mesh::Part::threshold`]) made solid and the others void.
+/// its surface is drawn at, [`crate::mesh::Part::threshold`]) made solid and the others void,
+/// and exact kept shapes counted by the share of each element they fill ([`analyse_part`]).
 /// A grey element is half as stiff as solid material under SIMP but becomes solid or void in the
 /// part, so the grey design's deflection overstates the part's (for `designs/cantilever.toml`
 /// by half, against CalculiX on the exported STL). Stresses are taken at the nodes
@@ -308,9 +310,9 @@ pub fn solve_design(
 pub struct PartAnalysis {
     /// The iso-density that separates the part's elements from the void.
     pub threshold: f64,
-    /// Elements in the part.
+    /// Elements in the part, wholly or partly.
     pub elements: usize,
-    /// Their volume, mm³.
+    /// The part's volume on the grid, mm³.
     pub volume_mm3: f64,
     /// Largest displacement over the load cases, mm.
     pub max_displacement_mm: f64,
@@ -347,22 +349,31 @@ pub struct PartLoadCase {
     pub safety_factor: Option<f64>,
 }
 
-/// The exported part's elements for the physical `density`: at or above `threshold`.
-pub fn part_elements(density: &[f64], threshold: f64) -> Vec<bool> {
-    density.iter().map(|&rho| rho >= threshold).collect()
-}
-
 /// Solves and analyses the part that `density` exports at iso-density `threshold`
 /// ([`PartAnalysis`]), with stress peaks excluded at the elements touching each case's loaded
-/// nodes and every supported node, as in [`analyse_design`].
+/// nodes and every supported node, as in [`analyse_design`]. With `exact_kept` (the part was
+/// exported with its kept shapes in their exact form), the elements that a kept shape's surface
+/// crosses are filled by the share of their volume inside the exported part
+/// ([`part_fractions`]), so a hole, bore or boss counts at its size, not as its voxels.
 pub fn analyse_part(
     problem: &Problem,
     density: &[f64],
     threshold: f64,
+    exact_kept: bool,
 ) -> Result<PartAnalysis, SolveError> {
     let grid = &problem.grid;
-    let solid = part_elements(density, threshold);
-    let part: Vec<f64> = solid.iter().map(|&s| f64::from(u8::from(s))).collect();
+    let none = KeptGeometry::default();
+    let kept = if exact_kept {
+        &problem.kept_geometry
+    } else {
+        &none
+    };
+    let fraction = part_fractions(density, threshold, grid, kept);
+    let solid: Vec<bool> = fraction.iter().map(|&f| f > 0.0).collect();
+    // An element a share f full is as stiff as f of solid material (the rule of mixtures for
+    // material and void side by side, the Voigt bound): the SIMP stiffness of f^(1/p).
+    let p = problem.optimization.penalization;
+    let part: Vec<f64> = fraction.iter().map(|&f| f.powf(1.0 / p)).collect();
     let (compliance, displacements) = solve_design(problem, &part)?;
     let material = &problem.material;
     let kernel = SolidStress::new(
@@ -430,7 +441,7 @@ pub fn analyse_part(
     Ok(PartAnalysis {
         threshold,
         elements: solid.iter().filter(|&&s| s).count(),
-        volume_mm3: solid.iter().filter(|&&s| s).count() as f64 * grid.element_volume_mm3(),
+        volume_mm3: fraction.iter().sum::<f64>() * grid.element_volume_mm3(),
         max_displacement_mm: load_cases
             .iter()
             .map(|c| c.max_displacement_mm)

@@ -259,7 +259,12 @@ fn write_outputs(
         &problem.kept_geometry,
     );
     let mesh_seconds = clock.elapsed().as_secs_f64();
-    let part_analysis = analyse_part(problem, &outcome.density, part.threshold)?;
+    let part_analysis = analyse_part(
+        problem,
+        &outcome.density,
+        part.threshold,
+        matches!(part.kept_shapes, Some(Ok(_))),
+    )?;
     // The report needs a closed mesh; a mesh that failed its checks is reported below instead.
     let printability = match problem.manufacturing.print_direction() {
         Some(direction) if part.report.is_watertight() => printability::printability(
@@ -583,7 +588,10 @@ pub fn analyze_density(
     let (compliance, displacements) = crate::analysis::solve_design(problem, &density)?;
     let analysis = analyse_design(problem, &density, &displacements, &compliance);
     let threshold = crate::mesh::part::part_threshold(&density, &grid, &problem.part);
-    let part_analysis = analyse_part(problem, &density, threshold)?;
+    // Parts are exported with their kept shapes exact unless the join fails, which `analyze`
+    // cannot know without making the part again; the exact shapes are the rule.
+    let exact_kept = !problem.kept_geometry.is_empty();
+    let part_analysis = analyse_part(problem, &density, threshold, exact_kept)?;
     let result = AnalysisResult {
         schema_version: crate::output::SCHEMA_VERSION,
         formwerk_version: env!("CARGO_PKG_VERSION").to_string(),

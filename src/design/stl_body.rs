@@ -406,6 +406,7 @@ mod tests {
 
     use crate::mesh::stl::write_binary_stl;
     use crate::mesh::test_support::{Lcg, cube, merged, torus};
+    use crate::mesh::winding_number;
 
     /// Icosahedron subdivided `levels` times, vertices on the sphere of `radius` around the
     /// origin, outward.
@@ -475,24 +476,6 @@ mod tests {
             vertices,
             triangles,
         }
-    }
-
-    /// Generalised winding number of `mesh` around `p`: the sum of the signed solid angles of
-    /// its triangles over 4π (Van Oosterom & Strackee, IEEE Trans. Biomed. Eng. 30(2), 1983),
-    /// 1 inside and 0 outside a closed outward mesh. The slow twin of [`StlBody::contains`].
-    fn winding_number(mesh: &TriangleMesh, p: [f64; 3]) -> f64 {
-        let solid_angle: f64 = mesh
-            .triangles
-            .iter()
-            .map(|tri| {
-                let [a, b, c] = tri.map(|i| sub(mesh.vertices[i as usize], p));
-                let [la, lb, lc] = [a, b, c].map(|v| dot(v, v).sqrt());
-                let numerator = dot(a, cross(b, c));
-                let denominator = la * lb * lc + dot(a, b) * lc + dot(b, c) * la + dot(c, a) * lb;
-                2.0 * numerator.atan2(denominator)
-            })
-            .sum();
-        solid_angle / (4.0 * std::f64::consts::PI)
     }
 
     /// `count` points uniform in the box `[min, max]`, from a fixed seed.

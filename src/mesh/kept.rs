@@ -39,9 +39,11 @@ use manifold_rust::linalg::{Mat3x4, Vec3};
 use manifold_rust::manifold::Manifold;
 use manifold_rust::types::{Error as ManifoldError, MeshGL64, OpType};
 
+use rayon::prelude::*;
+
 use super::check::check_mesh_knowing;
 use super::intersect::self_intersecting_pairs;
-use super::{TriangleMesh, cross, dot, horizontal_frame, sub};
+use super::{TriangleMesh, cross, dot, horizontal_frame, sub, winding_number};
 use crate::grid::Grid;
 
 /// A kept shape in its exact form, in millimetres.
@@ -185,6 +187,121 @@ pub fn extended_density(density: &[f64], grid: &Grid, kept: &KeptGeometry) -> Ve
         }
     }
     field
+}
+
+/// Samples per element edge for [`part_fractions`]: 64 per element, so a share is exact to 1/64.
+const FRACTION_SAMPLES: usize = 4;
+
+/// Per element, the share of its volume that the exported part fills, for re-analysing the part
+/// with its exact kept features rather than their voxels.
+///
+/// An element that no kept shape's surface passes through is full or empty as the density says
+/// (`density ≥ threshold`, kept regions imposed). In one that a surface crosses, the share is
+/// counted at 4 × 4 × 4 points in the element: a point is material when it lies in no keep-empty
+/// shape and either in a keep-solid shape or in organic material, the element being organic
+/// when the density extended into the kept regions ([`extended_density`], the field the organic
+/// surface is drawn from) reaches `threshold`. This is the part's equation of the module doc,
+/// evaluated element by element.
+pub fn part_fractions(
+    density: &[f64],
+    threshold: f64,
+    grid: &Grid,
+    kept: &KeptGeometry,
+) -> Vec<f64> {
+    let voxel = |rho: f64| f64::from(u8::from(rho >= threshold));
+    if kept.is_empty() {
+        return density.iter().map(|&rho| voxel(rho)).collect();
+    }
+    let organic = extended_density(density, grid, kept);
+    let shapes: Vec<&KeptShape> = kept.solid.iter().chain(&kept.empty).collect();
+    let mut crossed = vec![false; density.len()];
+    for shape in &shapes {
+        shape.mark_crossed_elements(grid, &mut crossed);
+    }
+    let h = grid.element_size_mm;
+    (0..density.len())
+        .into_par_iter()
+        .map(|e| {
+            if !crossed[e] {
+                return voxel(density[e]);
+            }
+            let is_organic = organic[e] >= threshold;
+            let centre = grid.element_center_mm(e);
+            let step = h / FRACTION_SAMPLES as f64;
+            let offset = |i: usize| (i as f64 + 0.5) * step - 0.5 * h;
+            let mut inside = 0usize;
+            for i in 0..FRACTION_SAMPLES {
+                for j in 0..FRACTION_SAMPLES {
+                    for k in 0..FRACTION_SAMPLES {
+                        let q = [
+                            centre[0] + offset(i),
+                            centre[1] + offset(j),
+                            centre[2] + offset(k),
+                        ];
+                        let material = !kept.empty.iter().any(|s| s.contains(q))
+                            && (is_organic || kept.solid.iter().any(|s| s.contains(q)));
+                        inside += usize::from(material);
+                    }
+                }
+            }
+            inside as f64 / FRACTION_SAMPLES.pow(3) as f64
+        })
+        .collect()
+}
+
+impl KeptShape {
+    /// Whether `p` (mm) is inside the shape; for an STL body by its winding number.
+    pub fn contains(&self, p: [f64; 3]) -> bool {
+        match self {
+            KeptShape::Body(mesh) => winding_number(mesh, p) >= 0.5,
+            KeptShape::Union(parts) => parts.iter().any(|part| part.contains(p)),
+            _ => self.signed_distance(p).is_some_and(|d| d < 0.0),
+        }
+    }
+
+    /// Sets `crossed[e]` for every element that the shape's surface may pass through: those
+    /// whose centre lies within half an element's diagonal of it (the distances are exact, so
+    /// no crossed element is missed), and for an STL body those whose box meets a triangle's.
+    fn mark_crossed_elements(&self, grid: &Grid, crossed: &mut [bool]) {
+        match self {
+            KeptShape::Body(mesh) => {
+                let h = grid.element_size_mm;
+                let last = grid.elements.map(|n| n.saturating_sub(1));
+                for tri in &mesh.triangles {
+                    let corners = tri.map(|i| mesh.vertices[i as usize]);
+                    let range = |a: usize| -> [usize; 2] {
+                        let (lo, hi) = corners.iter().fold((f64::MAX, f64::MIN), |(lo, hi), c| {
+                            (lo.min(c[a]), hi.max(c[a]))
+                        });
+                        // A facet on an element face belongs to the elements on both sides.
+                        let cell = |x: f64| (x / h).floor().clamp(0.0, last[a] as f64) as usize;
+                        [cell(lo - 1e-9 * h), cell(hi + 1e-9 * h)]
+                    };
+                    let ([i0, i1], [j0, j1], [k0, k1]) = (range(0), range(1), range(2));
+                    for k in k0..=k1 {
+                        for j in j0..=j1 {
+                            for i in i0..=i1 {
+                                crossed[grid.element_index([i, j, k])] = true;
+                            }
+                        }
+                    }
+                }
+            }
+            KeptShape::Union(parts) => {
+                for part in parts {
+                    part.mark_crossed_elements(grid, crossed);
+                }
+            }
+            _ => {
+                let reach = 0.5 * 3f64.sqrt() * grid.element_size_mm;
+                crossed.par_iter_mut().enumerate().for_each(|(e, c)| {
+                    if let Some(d) = self.signed_distance(grid.element_center_mm(e)) {
+                        *c |= d.abs() <= reach;
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// How close, in elements, the organic surface may come to a kept shape's surface or a domain
@@ -811,6 +928,85 @@ mod tests {
     use super::*;
     use crate::mesh::check_mesh;
     use crate::mesh::test_support::cube;
+
+    /// A cylinder of radius `r` along z through the middle of a 20 mm cube of 2 mm elements, its
+    /// elements (those whose centre it holds) held, and the density `inside` there and
+    /// `outside` elsewhere.
+    fn cylinder_design(
+        r: f64,
+        inside: f64,
+        outside: f64,
+    ) -> (Grid, KeptShape, Vec<bool>, Vec<f64>) {
+        let grid = Grid::new([10, 10, 10], 2.0);
+        let shape = KeptShape::Cylinder {
+            center_mm: [10.0, 10.0, 10.0],
+            axis: [0.0, 0.0, 1.0],
+            radius_mm: r,
+            inner_radius_mm: 0.0,
+            half_length_mm: 10.0,
+        };
+        let held: Vec<bool> = (0..grid.element_count())
+            .map(|e| shape.contains(grid.element_center_mm(e)))
+            .collect();
+        let density = held
+            .iter()
+            .map(|&h| if h { inside } else { outside })
+            .collect();
+        (grid, shape, held, density)
+    }
+
+    #[test]
+    fn part_fractions_count_kept_cylinders_at_their_size() {
+        let r = 5.3;
+        let cylinder = std::f64::consts::PI * r * r * 20.0;
+        let volume = |f: &[f64]| f.iter().sum::<f64>() * 8.0;
+        // A kept-solid cylinder standing in void.
+        let (grid, shape, held, density) = cylinder_design(r, 1.0, 0.0);
+        let kept = KeptGeometry {
+            solid: vec![shape.clone()],
+            empty: vec![],
+            solid_elements: held.clone(),
+            held_elements: held.clone(),
+        };
+        let fractions = part_fractions(&density, 0.5, &grid, &kept);
+        let voxels = held.iter().filter(|&&h| h).count() as f64 * 8.0;
+        // 1740 mm³ against 1765 (−1.4 %: 16 points per element across the axis, each standing
+        // for a quarter square millimetre); the voxels make it 1920 (+8.8 %).
+        assert!((volume(&fractions) / cylinder - 1.0).abs() < 0.02);
+        assert!(
+            (voxels / cylinder - 1.0).abs() > 0.05,
+            "{voxels} {cylinder}"
+        );
+        assert!(fractions.iter().all(|f| (0.0..=1.0).contains(f)));
+        // A kept-empty hole of the same size through solid material.
+        let (grid, shape, held, density) = cylinder_design(r, 0.0, 1.0);
+        let kept = KeptGeometry {
+            solid: vec![],
+            empty: vec![shape],
+            solid_elements: vec![false; held.len()],
+            held_elements: held,
+        };
+        let fractions = part_fractions(&density, 0.5, &grid, &kept);
+        assert!((volume(&fractions) / (8000.0 - cylinder) - 1.0).abs() < 0.005);
+
+        // No kept shape: the elements at or above the threshold, as before.
+        let none = part_fractions(&density, 0.5, &grid, &KeptGeometry::default());
+        assert_eq!(none, density);
+    }
+
+    #[test]
+    fn a_body_contains_what_its_winding_number_says() {
+        // The cube [1, 4] × [2, 5] × [3, 6].
+        let body = KeptShape::Body(cube(3.0, [1.0, 2.0, 3.0]));
+        assert!(body.contains([2.0, 3.0, 4.0]));
+        assert!(!body.contains([0.5, 3.0, 4.0]));
+        assert!(!body.contains([2.0, 3.0, 6.5]));
+        let mut crossed = vec![false; 27];
+        body.mark_crossed_elements(&Grid::new([3, 3, 3], 2.0), &mut crossed);
+        // Elements 0-2 along x and y (its faces x = 4 and y = 2 lie on faces between elements,
+        // and belong to the elements on both sides) and 1-2 along z.
+        assert_eq!(crossed.iter().filter(|&&c| c).count(), 3 * 3 * 2);
+    }
 
     #[test]
     fn segments_keep_every_chord_within_the_tolerance() {

@@ -127,6 +127,25 @@ pub(crate) fn horizontal_frame(direction: [f64; 3]) -> ([f64; 3], [f64; 3]) {
 }
 
 /// Dot product `a · b`.
+/// Generalised winding number of `mesh` around `p`: the sum of the signed solid angles of its
+/// triangles over 4π (Van Oosterom & Strackee, IEEE Trans. Biomed. Eng. 30(2), 1983), 1 inside
+/// and 0 outside a closed outward mesh. Needs no spatial index and does not break on rays that
+/// graze an edge, at a cost linear in the triangles.
+pub(crate) fn winding_number(mesh: &TriangleMesh, p: [f64; 3]) -> f64 {
+    let solid_angle: f64 = mesh
+        .triangles
+        .iter()
+        .map(|tri| {
+            let [a, b, c] = tri.map(|i| sub(mesh.vertices[i as usize], p));
+            let [la, lb, lc] = [a, b, c].map(|v| dot(v, v).sqrt());
+            let numerator = dot(a, cross(b, c));
+            let denominator = la * lb * lc + dot(a, b) * lc + dot(b, c) * la + dot(c, a) * lb;
+            2.0 * numerator.atan2(denominator)
+        })
+        .sum();
+    solid_angle / (4.0 * std::f64::consts::PI)
+}
+
 pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }

@@ -39,6 +39,9 @@ use manifold_rust::linalg::{Mat3x4, Vec3};
 use manifold_rust::manifold::Manifold;
 use manifold_rust::types::{Error as ManifoldError, MeshGL64, OpType};
 
+use parry3d_f64::math::Vector;
+use parry3d_f64::query::PointQuery;
+use parry3d_f64::shape::{TriMesh, TriMeshFlags};
 use rayon::prelude::*;
 
 use super::check::check_mesh_knowing;
@@ -213,20 +216,21 @@ pub fn part_fractions(
         return density.iter().map(|&rho| voxel(rho)).collect();
     }
     let organic = extended_density(density, grid, kept);
-    let shapes: Vec<&KeptShape> = kept.solid.iter().chain(&kept.empty).collect();
-    let mut crossed = vec![false; density.len()];
-    for shape in &shapes {
-        shape.mark_crossed_elements(grid, &mut crossed);
-    }
+    let solid: Vec<Locator> = kept.solid.iter().map(Locator::new).collect();
+    let empty: Vec<Locator> = kept.empty.iter().map(Locator::new).collect();
     let h = grid.element_size_mm;
+    // Distances are exact, so an element whose centre is farther than half its diagonal from
+    // every shape's surface is crossed by none.
+    let reach = 0.5 * 3f64.sqrt() * h;
     (0..density.len())
         .into_par_iter()
         .map(|e| {
-            if !crossed[e] {
+            let centre = grid.element_center_mm(e);
+            let crossed = (solid.iter().chain(&empty)).any(|shape| shape.within(centre, reach));
+            if !crossed {
                 return voxel(density[e]);
             }
             let is_organic = organic[e] >= threshold;
-            let centre = grid.element_center_mm(e);
             let step = h / FRACTION_SAMPLES as f64;
             let offset = |i: usize| (i as f64 + 0.5) * step - 0.5 * h;
             let mut inside = 0usize;
@@ -238,8 +242,8 @@ pub fn part_fractions(
                             centre[1] + offset(j),
                             centre[2] + offset(k),
                         ];
-                        let material = !kept.empty.iter().any(|s| s.contains(q))
-                            && (is_organic || kept.solid.iter().any(|s| s.contains(q)));
+                        let material = !empty.iter().any(|s| s.contains(q))
+                            && (is_organic || solid.iter().any(|s| s.contains(q)));
                         inside += usize::from(material);
                     }
                 }
@@ -249,6 +253,65 @@ pub fn part_fractions(
         .collect()
 }
 
+/// Answers inside and near for a kept shape: analytic shapes by their signed distance, STL
+/// bodies through parry's oriented triangle mesh (a bounding-volume hierarchy and the
+/// angle-weighted pseudo-normal test, as for STL regions in design files), so that a query
+/// costs a tree descent rather than a pass over every triangle.
+enum Locator<'a> {
+    Analytic(&'a KeptShape),
+    Body(Box<TriMesh>),
+    Union(Vec<Locator<'a>>),
+}
+
+impl<'a> Locator<'a> {
+    fn new(shape: &'a KeptShape) -> Self {
+        match shape {
+            KeptShape::Body(mesh) => match oriented_trimesh(mesh) {
+                Some(trimesh) => Locator::Body(Box::new(trimesh)),
+                // A body parry cannot index is answered triangle by triangle.
+                None => Locator::Analytic(shape),
+            },
+            KeptShape::Union(parts) => Locator::Union(parts.iter().map(Locator::new).collect()),
+            _ => Locator::Analytic(shape),
+        }
+    }
+
+    fn contains(&self, p: [f64; 3]) -> bool {
+        match self {
+            Locator::Analytic(shape) => shape.contains(p),
+            Locator::Body(trimesh) => trimesh.contains_local_point(Vector::new(p[0], p[1], p[2])),
+            Locator::Union(parts) => parts.iter().any(|part| part.contains(p)),
+        }
+    }
+
+    /// Whether the shape's surface may pass within `reach` of `p`.
+    fn within(&self, p: [f64; 3], reach: f64) -> bool {
+        match self {
+            Locator::Analytic(KeptShape::Body(_)) => true,
+            Locator::Analytic(shape) => shape.signed_distance(p).is_none_or(|d| d.abs() <= reach),
+            Locator::Body(trimesh) => {
+                let point = Vector::new(p[0], p[1], p[2]);
+                // Negative inside an oriented mesh.
+                trimesh.distance_to_local_point(point, false).abs() <= reach
+            }
+            Locator::Union(parts) => parts.iter().any(|part| part.within(p, reach)),
+        }
+    }
+}
+
+/// parry's triangle mesh of a closed, outward `mesh` with the pseudo-normals that its inside
+/// test needs; `None` when parry refuses it.
+fn oriented_trimesh(mesh: &TriangleMesh) -> Option<TriMesh> {
+    let vertices = mesh
+        .vertices
+        .iter()
+        .map(|&[x, y, z]| Vector::new(x, y, z))
+        .collect();
+    let mut trimesh = TriMesh::new(vertices, mesh.triangles.clone()).ok()?;
+    trimesh.set_flags(TriMeshFlags::ORIENTED).ok()?;
+    Some(trimesh)
+}
+
 impl KeptShape {
     /// Whether `p` (mm) is inside the shape; for an STL body by its winding number.
     pub fn contains(&self, p: [f64; 3]) -> bool {
@@ -256,50 +319,6 @@ impl KeptShape {
             KeptShape::Body(mesh) => winding_number(mesh, p) >= 0.5,
             KeptShape::Union(parts) => parts.iter().any(|part| part.contains(p)),
             _ => self.signed_distance(p).is_some_and(|d| d < 0.0),
-        }
-    }
-
-    /// Sets `crossed[e]` for every element that the shape's surface may pass through: those
-    /// whose centre lies within half an element's diagonal of it (the distances are exact, so
-    /// no crossed element is missed), and for an STL body those whose box meets a triangle's.
-    fn mark_crossed_elements(&self, grid: &Grid, crossed: &mut [bool]) {
-        match self {
-            KeptShape::Body(mesh) => {
-                let h = grid.element_size_mm;
-                let last = grid.elements.map(|n| n.saturating_sub(1));
-                for tri in &mesh.triangles {
-                    let corners = tri.map(|i| mesh.vertices[i as usize]);
-                    let range = |a: usize| -> [usize; 2] {
-                        let (lo, hi) = corners.iter().fold((f64::MAX, f64::MIN), |(lo, hi), c| {
-                            (lo.min(c[a]), hi.max(c[a]))
-                        });
-                        // A facet on an element face belongs to the elements on both sides.
-                        let cell = |x: f64| (x / h).floor().clamp(0.0, last[a] as f64) as usize;
-                        [cell(lo - 1e-9 * h), cell(hi + 1e-9 * h)]
-                    };
-                    let ([i0, i1], [j0, j1], [k0, k1]) = (range(0), range(1), range(2));
-                    for k in k0..=k1 {
-                        for j in j0..=j1 {
-                            for i in i0..=i1 {
-                                crossed[grid.element_index([i, j, k])] = true;
-                            }
-                        }
-                    }
-                }
-            }
-            KeptShape::Union(parts) => {
-                for part in parts {
-                    part.mark_crossed_elements(grid, crossed);
-                }
-            }
-            _ => {
-                let reach = 0.5 * 3f64.sqrt() * grid.element_size_mm;
-                crossed.par_iter_mut().enumerate().for_each(|(e, c)| {
-                    if let Some(d) = self.signed_distance(grid.element_center_mm(e)) {
-                        *c |= d.abs() <= reach;
-                    }
-                });
-            }
         }
     }
 }
@@ -1001,11 +1020,20 @@ mod tests {
         assert!(body.contains([2.0, 3.0, 4.0]));
         assert!(!body.contains([0.5, 3.0, 4.0]));
         assert!(!body.contains([2.0, 3.0, 6.5]));
-        let mut crossed = vec![false; 27];
-        body.mark_crossed_elements(&Grid::new([3, 3, 3], 2.0), &mut crossed);
-        // Elements 0-2 along x and y (its faces x = 4 and y = 2 lie on faces between elements,
-        // and belong to the elements on both sides) and 1-2 along z.
-        assert_eq!(crossed.iter().filter(|&&c| c).count(), 3 * 3 * 2);
+        // parry's locator agrees with the winding number, inside and out, and knows how near.
+        let locator = Locator::new(&body);
+        assert!(matches!(locator, Locator::Body(_)));
+        for p in [
+            [2.0, 3.0, 4.0],
+            [0.5, 3.0, 4.0],
+            [2.0, 3.0, 6.5],
+            [3.9, 4.9, 5.9],
+        ] {
+            assert_eq!(locator.contains(p), body.contains(p), "{p:?}");
+        }
+        assert!(locator.within([0.5, 3.0, 4.0], 0.6));
+        assert!(!locator.within([0.5, 3.0, 4.0], 0.4));
+        assert!(!locator.within([2.5, 3.5, 4.5], 1.4));
     }
 
     #[test]

@@ -122,7 +122,8 @@ fn bench_writes_its_report() {
     assert_eq!(big["elements"], 8192);
     assert_eq!(big["dofs"], 3 * 33 * 17 * 17);
     assert_eq!(big["threads"], 1);
-    assert_eq!(big["levels"], 2);
+    // 32×16×16 → 16×8×8 → 8×4×4: a grid under 64,000 elements may coarsen down to a 64th.
+    assert_eq!(big["levels"], 3);
     for key in [
         "seconds_per_iteration",
         "cg_iterations_per_solve",

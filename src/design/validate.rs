@@ -458,7 +458,7 @@ impl Design {
                 return Err((
                     "solver.levels",
                     format!(
-                        "{levels} must lie in [2, {possible}]: {:?} elements can be halved {} time(s) while every axis stays even",
+                        "{levels} must lie in [2, {possible}]: {:?} elements can be halved {} time(s) while every axis keeps at least two elements",
                         grid.elements,
                         possible - 1
                     ),

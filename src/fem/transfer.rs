@@ -2,21 +2,30 @@
 //! restriction `R = Pᵀ` (weights 1, ½, ¼, ⅛; Amir, Aage & Lazarov 2014), and the supports of the
 //! coarse level.
 //!
-//! Coarse node `I` coincides with fine node `2I`. Both directions are written as gathers (each
-//! output entry summed by one task in a fixed order), so results do not depend on thread count.
+//! Coarse node `I` coincides with fine node `2I`. An axis with an odd number of elements `n`
+//! coarsens to `⌈n/2⌉` elements: the last coarse element reaches half an element past the fine
+//! grid, and its outer nodes carry the fine nodes of the last fine element by the same trilinear
+//! weights, so `P` stays trilinear on every coarse element and the Galerkin operators stay exact
+//! (the part of a coarse element outside the fine grid holds no material: see
+//! [`super::stencil::StencilOperator::assemble_galerkin`]). Both directions are written as
+//! gathers (each output entry summed by one task in a fixed order), so results do not depend on
+//! thread count.
 
 use rayon::prelude::*;
 
 use crate::grid::Grid;
 
-/// The coarse grid of `fine` (half the elements per axis, twice the element size).
+/// The coarse grid of `fine`: half the elements per axis, rounded up, at twice the element size.
 pub fn coarsen(fine: &Grid) -> Grid {
-    Grid::new(fine.elements.map(|n| n / 2), 2.0 * fine.element_size_mm)
+    Grid::new(
+        fine.elements.map(|n| n.div_ceil(2)),
+        2.0 * fine.element_size_mm,
+    )
 }
 
-/// Whether `fine` can be coarsened by two (every axis even).
+/// Whether `fine` can be coarsened by two: every axis has at least two elements.
 pub fn can_coarsen(fine: &Grid) -> bool {
-    fine.elements.iter().all(|&n| n % 2 == 0 && n >= 2)
+    fine.elements.iter().all(|&n| n >= 2)
 }
 
 /// 1D weights: coarse indices and weights contributing to fine index `i`.
@@ -146,6 +155,39 @@ mod tests {
         let lhs: f64 = px.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&ry).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12);
+    }
+
+    #[test]
+    fn odd_axes_coarsen_to_half_rounded_up_and_stay_transposes() {
+        let fine = Grid::new([5, 3, 2], 1.0);
+        let coarse = coarsen(&fine);
+        assert_eq!(coarse.elements, [3, 2, 1]);
+        assert!(can_coarsen(&fine) && !can_coarsen(&coarse));
+        let x: Vec<f64> = (0..coarse.dof_count())
+            .map(|i| (i as f64 * 0.7).sin())
+            .collect();
+        let y: Vec<f64> = (0..fine.dof_count())
+            .map(|i| (i as f64 * 0.3).cos())
+            .collect();
+        let (mut px, mut ry) = (vec![0.0; fine.dof_count()], vec![0.0; coarse.dof_count()]);
+        prolong(&fine, &coarse, &vec![1.0; fine.dof_count()], &x, &mut px);
+        restrict(&fine, &coarse, &vec![1.0; coarse.dof_count()], &y, &mut ry);
+        let lhs: f64 = px.iter().zip(&y).map(|(a, b)| a * b).sum();
+        let rhs: f64 = x.iter().zip(&ry).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-12);
+        // Linear fields on the coarse grid, beyond the fine grid's end included, prolong to the
+        // same linear field.
+        let linear = |g: &Grid, n: usize| {
+            let p = g.node_position_mm(n);
+            [p[0] + 2.0 * p[1], -p[2], 3.0 + p[0] * 0.5]
+        };
+        let x: Vec<f64> = (0..coarse.dof_count())
+            .map(|d| linear(&coarse, d / 3)[d % 3])
+            .collect();
+        prolong(&fine, &coarse, &vec![1.0; fine.dof_count()], &x, &mut px);
+        for (d, v) in px.iter().enumerate() {
+            assert!((v - linear(&fine, d / 3)[d % 3]).abs() < 1e-13);
+        }
     }
 
     #[test]

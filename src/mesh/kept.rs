@@ -460,28 +460,31 @@ pub fn join_kept(
         domain_mm: size_mm,
         reach_mm: 2.0 * element_size_mm,
     };
-    let mut attempts = 0;
-    for (s, share) in SEPARATIONS.iter().enumerate() {
+    // Each separation with the needles collapsed first and, where that leaves a defect, without;
+    // the last attempt is kept whatever it leaves.
+    let tries = SEPARATIONS
+        .iter()
+        .flat_map(|&share| [(share, true), (share, false)]);
+    let mut last: Option<Joined> = None;
+    for (done, (share, collapse)) in tries.enumerate() {
         let separation_mm = share * element_size_mm;
         let mut separated = organic.clone();
         separate(&mut separated, kept, size_mm, separation_mm);
-        // Needles collapsed first; where that leaves a defect, the join without it.
-        for collapse in [true, false] {
-            let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
-            let intersecting = self_intersecting_pairs(&mesh);
-            attempts += 1;
-            let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
-            if solid || (s + 1 == SEPARATIONS.len() && !collapse) {
-                return Ok(Joined {
-                    mesh,
-                    intersecting,
-                    separation_mm,
-                    attempts,
-                });
-            }
+        let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
+        let intersecting = self_intersecting_pairs(&mesh);
+        let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
+        let joined = Joined {
+            mesh,
+            intersecting,
+            separation_mm,
+            attempts: done + 1,
+        };
+        if solid {
+            return Ok(joined);
         }
+        last = Some(joined);
     }
-    unreachable!("the last attempt returns")
+    last.ok_or_else(|| JoinError("no join was attempted".into()))
 }
 
 /// The part [`join_kept`] made.

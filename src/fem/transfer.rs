@@ -137,32 +137,9 @@ pub fn restrict(
 mod tests {
     use super::*;
 
-    #[test]
-    fn restriction_is_the_transpose_of_prolongation() {
-        let fine = Grid::new([4, 6, 2], 1.0);
+    /// `⟨P x, y⟩ = ⟨x, R y⟩` for arbitrary `x` and `y` on `fine` and its coarse grid.
+    fn assert_restriction_is_the_transpose(fine: Grid) {
         let coarse = coarsen(&fine);
-        let ones_f = vec![1.0; fine.dof_count()];
-        let ones_c = vec![1.0; coarse.dof_count()];
-        let x: Vec<f64> = (0..coarse.dof_count())
-            .map(|i| (i as f64 * 0.7).sin())
-            .collect();
-        let y: Vec<f64> = (0..fine.dof_count())
-            .map(|i| (i as f64 * 0.3).cos())
-            .collect();
-        let (mut px, mut ry) = (vec![0.0; fine.dof_count()], vec![0.0; coarse.dof_count()]);
-        prolong(&fine, &coarse, &ones_f, &x, &mut px);
-        restrict(&fine, &coarse, &ones_c, &y, &mut ry);
-        let lhs: f64 = px.iter().zip(&y).map(|(a, b)| a * b).sum();
-        let rhs: f64 = x.iter().zip(&ry).map(|(a, b)| a * b).sum();
-        assert!((lhs - rhs).abs() < 1e-12);
-    }
-
-    #[test]
-    fn odd_axes_coarsen_to_half_rounded_up_and_stay_transposes() {
-        let fine = Grid::new([5, 3, 2], 1.0);
-        let coarse = coarsen(&fine);
-        assert_eq!(coarse.elements, [3, 2, 1]);
-        assert!(can_coarsen(&fine) && !can_coarsen(&coarse));
         let x: Vec<f64> = (0..coarse.dof_count())
             .map(|i| (i as f64 * 0.7).sin())
             .collect();
@@ -175,24 +152,11 @@ mod tests {
         let lhs: f64 = px.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&ry).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-12);
-        // Linear fields on the coarse grid, beyond the fine grid's end included, prolong to the
-        // same linear field.
-        let linear = |g: &Grid, n: usize| {
-            let p = g.node_position_mm(n);
-            [p[0] + 2.0 * p[1], -p[2], 3.0 + p[0] * 0.5]
-        };
-        let x: Vec<f64> = (0..coarse.dof_count())
-            .map(|d| linear(&coarse, d / 3)[d % 3])
-            .collect();
-        prolong(&fine, &coarse, &vec![1.0; fine.dof_count()], &x, &mut px);
-        for (d, v) in px.iter().enumerate() {
-            assert!((v - linear(&fine, d / 3)[d % 3]).abs() < 1e-13);
-        }
     }
 
-    #[test]
-    fn prolongation_reproduces_linear_fields() {
-        let fine = Grid::new([4, 2, 2], 1.0);
+    /// A linear field on the coarse grid (beyond the fine grid's end included) prolongs to the
+    /// same linear field on `fine`.
+    fn assert_linear_fields_are_reproduced(fine: Grid) {
         let coarse = coarsen(&fine);
         let linear = |g: &Grid, n: usize| {
             let p = g.node_position_mm(n);
@@ -206,6 +170,25 @@ mod tests {
         for (d, v) in px.iter().enumerate() {
             assert!((v - linear(&fine, d / 3)[d % 3]).abs() < 1e-13);
         }
+    }
+
+    #[test]
+    fn restriction_is_the_transpose_of_prolongation() {
+        assert_restriction_is_the_transpose(Grid::new([4, 6, 2], 1.0));
+    }
+
+    #[test]
+    fn prolongation_reproduces_linear_fields() {
+        assert_linear_fields_are_reproduced(Grid::new([4, 2, 2], 1.0));
+    }
+
+    #[test]
+    fn odd_axes_coarsen_to_half_rounded_up_and_transfer_as_even_ones() {
+        let fine = Grid::new([5, 3, 2], 1.0);
+        assert_eq!(coarsen(&fine).elements, [3, 2, 1]);
+        assert!(can_coarsen(&fine) && !can_coarsen(&coarsen(&fine)));
+        assert_restriction_is_the_transpose(fine);
+        assert_linear_fields_are_reproduced(fine);
     }
 
     #[test]

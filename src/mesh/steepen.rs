@@ -21,6 +21,14 @@
 //! "Position based dynamics", J. Vis. Commun. Image R. 18, 2007). Slopes are computed in a
 //! fixed order, so the result does not depend on the thread count.
 //!
+//! Keels get the same rule. Where two downward faces meet at a convex edge and both slope down
+//! towards it, as under a beam whose cross-section points down, a slicer sees the edge as the
+//! corner of each layer's outline, and that corner steps out by the edge's run per layer: faces
+//! at slope `s` whose downhill directions are `2φ` apart meet in an edge of slope `s cos φ`,
+//! flatter than either. Such an edge is projected onto `tan θ` in the same sweeps, its upper end
+//! raised and its lower end lowered by the same amount. On the examples measured with
+//! PrusaSlicer this cut its support by a fifth to 37 % (README, "Printing without supports").
+//!
 //! The foot is mended first. Where the part stands on the plate, the surface runs from the
 //! plate up to the first layer of element centres half an element higher: a bevel that hangs
 //! over the plate. Downward vertices within reach of the plate go onto it, so the first layer
@@ -140,12 +148,16 @@ pub fn steepen_overhangs(
         .map(|(&t, _)| t)
         .collect();
 
+    let keels = keels(&surface, &faces);
     let target = (overhang_angle_deg + MARGIN_DEG).to_radians().tan();
     while surface.sweep < MAX_SWEEPS {
         surface.sweep += 1;
         surface.moved = false;
         for &t in &faces {
             surface.steepen_face(t, target);
+        }
+        for &[a, b] in &keels {
+            surface.steepen_keel(a, b, target);
         }
         if !surface.moved {
             break;
@@ -337,6 +349,35 @@ impl Surface {
         }
     }
 
+    /// Brings the keel edge `(a, b)` to `slope = target` when it is flatter (and not level),
+    /// raising its upper end and lowering its lower end by the same amount, as the least change.
+    fn steepen_keel(&mut self, a: usize, b: usize, target: f64) {
+        if self.settled([a, b]) {
+            return;
+        }
+        let (pa, pb) = (self.plan[a], self.plan[b]);
+        let run = (pb[0] - pa[0]).hypot(pb[1] - pa[1]);
+        let (upper, lower) = if self.height[a] >= self.height[b] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let rise = self.height[upper] - self.height[lower];
+        if run == 0.0 || rise >= target * run || rise < FLAT_SLOPE_FRACTION * target * run {
+            return;
+        }
+        let missing = target * run - rise;
+        match (self.on_plate(upper), self.on_plate(lower)) {
+            (false, false) => {
+                self.move_towards(upper, self.height[upper] + 0.5 * missing);
+                self.move_towards(lower, self.height[lower] - 0.5 * missing);
+            }
+            (false, true) => self.move_towards(upper, self.height[upper] + missing),
+            (true, false) => self.move_towards(lower, self.height[lower] - missing),
+            (true, true) => {}
+        }
+    }
+
     /// Projects face `t` onto `slope = target` when it is flatter (and not flat).
     fn steepen_face(&mut self, t: [usize; 3], target: f64) {
         if self.settled(t) || self.all_on_plate(t) {
@@ -359,6 +400,66 @@ impl Surface {
             self.move_towards(i, self.height[i] + c[k] * step);
         }
     }
+}
+
+/// The keels among the downward faces: edges where two of them meet at a convex angle, both
+/// sloping down towards the edge from either side, as under a beam whose cross-section points
+/// down. A slicer sees a keel as the corner of each layer's outline, and the corner steps out by
+/// the keel's own run per layer, which is more than either face's: two faces at slope `s` whose
+/// downhill directions make an angle `2φ` meet in a keel of slope `s cos φ`. So a keel needs the
+/// slope a face needs.
+fn keels(surface: &Surface, faces: &[[usize; 3]]) -> Vec<[usize; 2]> {
+    let mut edges: std::collections::HashMap<(usize, usize), (usize, usize)> =
+        std::collections::HashMap::new();
+    let mut pairs = Vec::new();
+    for (f, t) in faces.iter().enumerate() {
+        for k in 0..3 {
+            let (a, b) = (t[k], t[(k + 1) % 3]);
+            // The neighbour across the edge holds it as (b, a).
+            if let Some(&(g, _)) = edges.get(&(b, a)) {
+                pairs.push((g, f, [b, a]));
+            } else {
+                edges.insert((a, b), (f, k));
+            }
+        }
+    }
+    let point = |i: usize| [surface.plan[i][0], surface.plan[i][1], surface.start[i]];
+    let apex =
+        |t: [usize; 3], [a, b]: [usize; 2]| t.into_iter().find(|&i| i != a && i != b).unwrap_or(a);
+    let mut keels: Vec<[usize; 2]> = pairs
+        .into_iter()
+        .filter(|&(g, f, edge)| {
+            let (tg, tf) = (faces[g], faces[f]);
+            let [a, b] = edge;
+            let (c, d) = (apex(tg, edge), apex(tf, edge));
+            // Convex: the far corner of one face lies behind the other face's plane.
+            let normal = super::cross(
+                super::sub(point(tg[1]), point(tg[0])),
+                super::sub(point(tg[2]), point(tg[0])),
+            );
+            if dot(normal, super::sub(point(d), point(a))) >= 0.0 {
+                return false;
+            }
+            // Both faces slope down towards the edge: along the edge's normal in the plan, the
+            // apex of each face lies higher than the edge at that point.
+            let (pa, pb) = (surface.plan[a], surface.plan[b]);
+            let e = [pb[0] - pa[0], pb[1] - pa[1]];
+            let length2 = e[0] * e[0] + e[1] * e[1];
+            if length2 == 0.0 {
+                return false;
+            }
+            let above_edge = |x: usize| {
+                let q = surface.plan[x];
+                let along = ((q[0] - pa[0]) * e[0] + (q[1] - pa[1]) * e[1]) / length2;
+                let edge_height = surface.start[a] + along * (surface.start[b] - surface.start[a]);
+                surface.start[x] > edge_height
+            };
+            above_edge(c) && above_edge(d)
+        })
+        .map(|(_, _, edge)| edge)
+        .collect();
+    keels.sort_unstable();
+    keels
 }
 
 /// The diagonal of the bounding box of `points`.
@@ -458,6 +559,52 @@ mod tests {
         let report = check_mesh(&mesh);
         assert!(report.is_watertight(), "{report:?}");
         assert!((report.signed_volume_mm3 - 160.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn keels_are_brought_to_the_limit_like_faces() {
+        // An inverted square pyramid on its apex under a block: faces at 50°, steep enough,
+        // but the four hips between them at atan(tan 50° / √2) = 40.1°, each layer's corner
+        // stepping out past the slicer's limit.
+        let (a, height, top) = (4.0, 4.0 * 50f64.to_radians().tan(), 10.0);
+        let mut vertices = vec![[0.0, 0.0, 0.0]];
+        for z in [height, top] {
+            vertices.extend([[a, a, z], [-a, a, z], [-a, -a, z], [a, -a, z]]);
+        }
+        let mut triangles = vec![
+            [0, 2, 1],
+            [0, 3, 2],
+            [0, 4, 3],
+            [0, 1, 4],
+            [5, 6, 7],
+            [5, 7, 8],
+        ];
+        for i in 1..5u32 {
+            let j = i % 4 + 1;
+            triangles.extend([[i, j, j + 4], [i, j + 4, i + 4]]);
+        }
+        let mut mesh = TriangleMesh {
+            vertices,
+            triangles,
+        };
+        assert!(check_mesh(&mesh).is_watertight());
+        let hip_deg = |mesh: &TriangleMesh| {
+            let [x, y, z] = mesh.vertices[1];
+            z.atan2(x.hypot(y)).to_degrees()
+        };
+        assert!((hip_deg(&mesh) - 40.1).abs() < 0.05);
+        steepen_overhangs(&mut mesh, [0.0, 0.0, 1.0], 45.0, 2.0, 1e-6);
+        for corner in 1..5 {
+            let [x, y, z] = mesh.vertices[corner];
+            let slope = z.atan2(x.hypot(y)).to_degrees();
+            assert!(slope >= 45.0 + MARGIN_DEG - 1e-6, "hip at {slope}°");
+        }
+        assert_eq!(
+            mesh.vertices[0],
+            [0.0, 0.0, 0.0],
+            "the apex stays on the plate"
+        );
+        assert!(check_mesh(&mesh).is_watertight());
     }
 
     #[test]

@@ -462,27 +462,26 @@ pub fn join_kept(
     };
     // Each separation with the needles collapsed first and, where that leaves a defect, without;
     // the last attempt is kept whatever it leaves.
-    let tries = SEPARATIONS
-        .iter()
-        .flat_map(|&share| [(share, true), (share, false)]);
     let mut last: Option<Joined> = None;
-    for (done, (share, collapse)) in tries.enumerate() {
+    for (s, share) in SEPARATIONS.iter().enumerate() {
         let separation_mm = share * element_size_mm;
         let mut separated = organic.clone();
         separate(&mut separated, kept, size_mm, separation_mm);
-        let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
-        let intersecting = self_intersecting_pairs(&mesh);
-        let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
-        let joined = Joined {
-            mesh,
-            intersecting,
-            separation_mm,
-            attempts: done + 1,
-        };
-        if solid {
-            return Ok(joined);
+        for (c, collapse) in [true, false].into_iter().enumerate() {
+            let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
+            let intersecting = self_intersecting_pairs(&mesh);
+            let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
+            let joined = Joined {
+                mesh,
+                intersecting,
+                separation_mm,
+                attempts: 2 * s + c + 1,
+            };
+            if solid {
+                return Ok(joined);
+            }
+            last = Some(joined);
         }
-        last = Some(joined);
     }
     last.ok_or_else(|| JoinError("no join was attempted".into()))
 }

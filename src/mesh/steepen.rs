@@ -409,17 +409,17 @@ impl Surface {
 /// downhill directions make an angle `2φ` meet in a keel of slope `s cos φ`. So a keel needs the
 /// slope a face needs.
 fn keels(surface: &Surface, faces: &[[usize; 3]]) -> Vec<[usize; 2]> {
-    let mut edges: std::collections::HashMap<(usize, usize), (usize, usize)> =
+    // Each directed edge's face; the neighbour across it holds it reversed.
+    let mut edges: std::collections::HashMap<(usize, usize), usize> =
         std::collections::HashMap::new();
     let mut pairs = Vec::new();
     for (f, t) in faces.iter().enumerate() {
         for k in 0..3 {
             let (a, b) = (t[k], t[(k + 1) % 3]);
-            // The neighbour across the edge holds it as (b, a).
-            if let Some(&(g, _)) = edges.get(&(b, a)) {
+            if let Some(&g) = edges.get(&(b, a)) {
                 pairs.push((g, f, [b, a]));
             } else {
-                edges.insert((a, b), (f, k));
+                edges.insert((a, b), f);
             }
         }
     }

@@ -40,48 +40,51 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
     let Some(triangles) = Prepared::new(mesh) else {
         return Vec::new();
     };
-    let grid = &triangles.grid;
-    // Each entry is `cell << 32 | triangle`: one sort groups the triangles by cell.
-    let mut entries: Vec<u64> = triangles
-        .boxes
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(t, bounds)| {
-            grid.cells_of(bounds)
-                .map(move |cell| (u64::from(cell) << 32) | t as u64)
-        })
-        .collect();
-    entries.par_sort_unstable();
+    let entries = triangles.cell_entries();
     let mut starts: Vec<usize> = (0..entries.len())
         .filter(|&i| i == 0 || entries[i] >> 32 != entries[i - 1] >> 32)
         .collect();
     starts.push(entries.len());
     let mut pairs: Vec<[u32; 2]> = starts
         .par_windows(2)
-        .flat_map_iter(|w| {
+        .map_init(Vec::new, |candidates: &mut Vec<Candidate>, w| {
             let group = &entries[w[0]..w[1]];
             let cell = (group[0] >> 32) as u32;
+            // The group's triangles side by side: the inner loop below runs over tens of
+            // millions of candidates, nearly all rejected by their boxes or as neighbours in an
+            // embedded fan, so it must not wait on memory.
+            candidates.clear();
+            candidates.extend(group.iter().filter_map(|&x| {
+                let t = x as u32 as usize;
+                let shape = triangles.shapes[t]?;
+                Some(Candidate {
+                    bounds: triangles.boxes[t],
+                    low_cell: triangles.low_cells[t],
+                    shape,
+                    triangle: t as u32,
+                })
+            }));
             let mut found = Vec::new();
-            for (i, &x) in group.iter().enumerate() {
-                let s = x as u32 as usize;
-                for &y in &group[i + 1..] {
-                    let t = y as u32 as usize;
-                    let (a, b) = (&triangles.boxes[s], &triangles.boxes[t]);
-                    if !boxes_overlap(a, b) {
+            for (i, a) in candidates.iter().enumerate() {
+                for b in &candidates[i + 1..] {
+                    if !boxes_overlap(&a.bounds, &b.bounds) {
                         continue;
                     }
                     // The cell of the overlap's low corner, from the cells of the boxes' low
                     // corners (the cell index grows with the coordinate).
-                    let (p, q) = (triangles.low_cells[s], triangles.low_cells[t]);
-                    let low = std::array::from_fn(|k| p[k].max(q[k]));
-                    if grid.linear(low) == cell && triangles.intersect(s, t) {
-                        let (p, q) = (triangles.index[s], triangles.index[t]);
-                        found.push([p.min(q), p.max(q)]);
+                    let low = std::array::from_fn(|k| a.low_cell[k].max(b.low_cell[k]));
+                    if triangles.grid.linear(low) == cell
+                        && !a.shape.in_an_embedded_fan_with(&b.shape)
+                        && triangles.meet(a.triangle as usize, b.triangle as usize)
+                    {
+                        let (s, t) = (a.triangle, b.triangle);
+                        found.push([s.min(t), s.max(t)]);
                     }
                 }
             }
             found
         })
+        .flatten_iter()
         .collect();
     pairs.par_sort_unstable();
     pairs
@@ -97,16 +100,43 @@ pub fn pair_location(mesh: &TriangleMesh, pair: [u32; 2]) -> Point {
     std::array::from_fn(|k| 0.5 * (p[k] + q[k]))
 }
 
+/// Without short-circuits, so that it compiles to straight-line code.
 fn boxes_overlap(a: &Bounds, b: &Bounds) -> bool {
-    (0..3).all(|k| a[0][k] <= b[1][k] && b[0][k] <= a[1][k])
+    (a[0][0] <= b[1][0])
+        & (b[0][0] <= a[1][0])
+        & (a[0][1] <= b[1][1])
+        & (b[0][1] <= a[1][1])
+        & (a[0][2] <= b[1][2])
+        & (b[0][2] <= a[1][2])
 }
+
+/// A triangle listed in a grid cell, with what the search needs of it.
+struct Candidate {
+    bounds: Bounds,
+    low_cell: [u32; 3],
+    shape: Shape,
+    triangle: u32,
+}
+
+/// Triangles per parallel task when the cell entries are written.
+const ENTRY_BLOCK: usize = 4096;
 
 /// A usable triangle as the tests need it: its vertex indices and the axis to drop for an
 /// exact 2D projection.
 #[derive(Clone, Copy)]
 struct Shape {
     ids: [u32; 3],
-    axis: u32,
+    axis: u8,
+    /// Bit `i` is set when the fan around corner `i` is certainly embedded ([`embedded_fans`]).
+    embedded_corners: u8,
+}
+
+impl Shape {
+    /// Whether the two triangles share a vertex whose fan is known to be embedded, so that they
+    /// meet only where they share a vertex or an edge, which does not count.
+    fn in_an_embedded_fan_with(&self, other: &Shape) -> bool {
+        (0..3).any(|i| self.embedded_corners & (1 << i) != 0 && other.ids.contains(&self.ids[i]))
+    }
 }
 
 /// A bounding box in single precision, rounded outwards so that it holds the triangle: a
@@ -128,87 +158,107 @@ fn bounds_of([a, b, c]: [Point; 3]) -> Bounds {
     ]
 }
 
-/// The usable triangles (no index out of range, no repeated or non-finite corner, not
-/// collinear), renumbered in the order of the grid cells of their lowest corners, so that the
-/// triangles of one cell and of the cells after it lie close together in memory.
+/// The triangles as the tests need them, in the mesh's order (a surface from marching cubes
+/// lists neighbouring triangles close together already). Unusable triangles (an index out of
+/// range, a repeated or non-finite corner, collinear corners) have no shape and are in no cell.
 struct Prepared<'a> {
-    /// The triangle's index in the mesh.
-    index: Vec<u32>,
+    shapes: Vec<Option<Shape>>,
+    /// Each usable triangle's bounding box.
     boxes: Vec<Bounds>,
-    /// The grid cell of each box's low corner, as three indices.
+    /// The grid cell of each usable box's low corner, as three indices.
     low_cells: Vec<[u32; 3]>,
-    shapes: Vec<Shape>,
     grid: CellGrid,
     vertices: &'a [Point],
-    /// Per vertex: its triangles are shown by [`embedded_fans`] to meet only along their shared
-    /// edges and at the vertex.
-    embedded_fan: Vec<bool>,
 }
 
 impl<'a> Prepared<'a> {
     /// `None` when no triangle is usable.
     fn new(mesh: &'a TriangleMesh) -> Option<Self> {
         let n = mesh.vertices.len();
-        let usable: Vec<(u32, Bounds, Shape)> = mesh
+        let embedded_fan = embedded_fans(mesh);
+        let usable = |t: &[u32; 3]| -> Option<([Point; 3], usize)> {
+            if t.iter().any(|&v| v as usize >= n) || t[0] == t[1] || t[1] == t[2] || t[2] == t[0] {
+                return None;
+            }
+            let corners = t.map(|v| mesh.vertices[v as usize]);
+            if corners.iter().flatten().any(|x| !x.is_finite()) {
+                return None;
+            }
+            Some((corners, projection_axis(corners)?))
+        };
+        let (shapes, boxes): (Vec<Option<Shape>>, Vec<Bounds>) = mesh
             .triangles
             .par_iter()
-            .enumerate()
-            .filter_map(|(i, t)| {
-                if t.iter().any(|&v| v as usize >= n)
-                    || t[0] == t[1]
-                    || t[1] == t[2]
-                    || t[2] == t[0]
-                {
-                    return None;
+            .map(|t| match usable(t) {
+                Some((corners, axis)) => {
+                    let embedded = (0..3).filter(|&i| embedded_fan[t[i] as usize]);
+                    let shape = Shape {
+                        ids: *t,
+                        axis: axis as u8,
+                        embedded_corners: embedded.map(|i| 1 << i).sum(),
+                    };
+                    (Some(shape), bounds_of(corners))
                 }
-                let corners = t.map(|v| mesh.vertices[v as usize]);
-                if corners.iter().flatten().any(|x| !x.is_finite()) {
-                    return None;
-                }
-                let axis = projection_axis(corners)? as u32;
-                Some((i as u32, bounds_of(corners), Shape { ids: *t, axis }))
+                None => (None, [[0.0; 3]; 2]),
             })
-            .collect();
-        let grid = CellGrid::new(usable.iter().map(|(_, b, _)| b))?;
-        let mut order: Vec<(u32, u32)> = (usable.par_iter().enumerate())
-            .map(|(u, (_, b, _))| (grid.cell_of(b[0]), u as u32))
-            .collect();
-        order.par_sort_unstable();
-        let boxes: Vec<Bounds> = order
-            .par_iter()
-            .map(|&(_, u)| usable[u as usize].1)
-            .collect();
+            .unzip();
+        let usable_boxes = (boxes.iter().zip(&shapes)).filter_map(|(b, s)| s.map(|_| b));
+        let grid = CellGrid::new(usable_boxes)?;
         Some(Self {
             low_cells: boxes.par_iter().map(|b| grid.index(b[0])).collect(),
+            shapes,
             boxes,
-            index: order
-                .par_iter()
-                .map(|&(_, u)| usable[u as usize].0)
-                .collect(),
-            shapes: order
-                .par_iter()
-                .map(|&(_, u)| usable[u as usize].2)
-                .collect(),
             grid,
             vertices: &mesh.vertices,
-            embedded_fan: embedded_fans(mesh),
         })
     }
 
-    /// Whether triangles `s` and `t` (in this numbering) intersect (see the module
-    /// documentation).
-    fn intersect(&self, s: usize, t: usize) -> bool {
-        // Neighbours around a vertex whose fan is known to be embedded cannot intersect.
-        let (ts, tt) = (self.shapes[s].ids, self.shapes[t].ids);
-        let embedded = ts
-            .iter()
-            .any(|v| tt.contains(v) && self.embedded_fan[*v as usize]);
-        !embedded && self.meet(s, t)
+    /// Every triangle listed in every grid cell its box covers, as `cell << 32 | triangle`,
+    /// sorted, so that the triangles of a cell come together.
+    fn cell_entries(&self) -> Vec<u64> {
+        // Counted first, so that each block of triangles writes its entries in parallel into
+        // a place of its own.
+        let counts: Vec<usize> = (self.boxes.par_iter().zip(&self.low_cells))
+            .zip(&self.shapes)
+            .map(|((b, low), shape)| {
+                let high = self.grid.index(b[1]);
+                let cells = (0..3).map(|k| (high[k] - low[k] + 1) as usize).product();
+                if shape.is_some() { cells } else { 0 }
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(counts.len() + 1);
+        offsets.push(0);
+        for count in &counts {
+            offsets.push(offsets[offsets.len() - 1] + count);
+        }
+        let mut entries = vec![0u64; offsets[counts.len()]];
+        let mut rest = entries.as_mut_slice();
+        let mut blocks = Vec::new();
+        for first in (0..counts.len()).step_by(ENTRY_BLOCK) {
+            let end = (first + ENTRY_BLOCK).min(counts.len());
+            let (block, tail) = rest.split_at_mut(offsets[end] - offsets[first]);
+            blocks.push((first..end, block));
+            rest = tail;
+        }
+        blocks.into_par_iter().for_each(|(triangles, block)| {
+            let usable = triangles.filter(|&t| self.shapes[t].is_some());
+            let listed = usable.flat_map(|t| {
+                (self.grid.cells_of(&self.boxes[t]))
+                    .map(move |cell| (u64::from(cell) << 32) | t as u64)
+            });
+            for (slot, entry) in block.iter_mut().zip(listed) {
+                *slot = entry;
+            }
+        });
+        entries.par_sort_unstable();
+        entries
     }
 
     /// The exact test of whether triangles `s` and `t` intersect.
     fn meet(&self, s: usize, t: usize) -> bool {
-        let (shape_s, shape_t) = (&self.shapes[s], &self.shapes[t]);
+        let (Some(shape_s), Some(shape_t)) = (&self.shapes[s], &self.shapes[t]) else {
+            return false;
+        };
         let (ts, tt) = (shape_s.ids, shape_t.ids);
         let (axis_s, axis_t) = (shape_s.axis as usize, shape_t.axis as usize);
         let corners = |ids: [u32; 3]| ids.map(|v| self.vertices[v as usize]);
@@ -230,7 +280,7 @@ impl<'a> Prepared<'a> {
         let flat = (0..3).find(|&k| ps.iter().chain(&pt).all(|p| p[k] == ps[0][k]));
         match (count, flat) {
             (0, Some(k)) => coplanar_triangles_meet(ps, pt, k),
-            (0, None) => disjoint_triangles_meet(ps, pt, axis_s),
+            (0, None) => disjoint_triangles_meet(ps, axis_s, pt, axis_t),
             (1, _) => {
                 // Rotate both so that the shared vertex comes first.
                 let (i, j) = shared[0];
@@ -364,7 +414,7 @@ struct CellGrid {
 }
 
 impl CellGrid {
-    /// A grid over the boxes of all usable triangles with cells of half the median triangle's
+    /// A grid over the boxes of all usable triangles with cells of twice the median triangle's
     /// extent, but no more than about 64 cells per triangle (and 2·10⁹ in all, so that a cell
     /// number fits 32 bits). `None` without a box.
     fn new<'a>(boxes: impl Iterator<Item = &'a Bounds> + Clone) -> Option<Self> {
@@ -416,10 +466,6 @@ impl CellGrid {
         i + self.dims[0] * (j + self.dims[1] * k)
     }
 
-    fn cell_of(&self, p: [f32; 3]) -> u32 {
-        self.linear(self.index(p))
-    }
-
     fn cells_of(&self, bounds: &Bounds) -> impl Iterator<Item = u32> + '_ {
         let (lo, hi) = (self.index(bounds[0]), self.index(bounds[1]));
         (lo[2]..=hi[2]).flat_map(move |k| {
@@ -445,6 +491,20 @@ fn o3(a: Point, b: Point, c: Point, d: Point) -> f64 {
         z: p[2],
     };
     orient3d(p(a), p(b), p(c), p(d))
+}
+
+/// The side of the plane of triangle `t` that `x` lies on: the sign of `orient3d(t, x)`.
+///
+/// For a triangle in a plane normal to axis `k`, as on the faces of the design domain,
+/// `orient3d(a, b, c, x) = (c₀ − x_k) · orient2d_k(a, b, c)`, where `c₀` is its coordinate `k`:
+/// a comparison and a 2D orientation. Points in such planes are common, and for them `orient3d`
+/// would have to prove an exact zero in its slowest stage (measured: the check takes 15 % longer
+/// without this rule).
+fn side(t: [Point; 3], x: Point) -> i8 {
+    if let Some(k) = (0..3).find(|&k| t[0][k] == t[1][k] && t[1][k] == t[2][k]) {
+        return sign(t[0][k] - x[k]) * sign(o2(t[0], t[1], t[2], k));
+    }
+    sign(o3(t[0], t[1], t[2], x))
 }
 
 /// `orient2d` of the projections that drop coordinate `axis`: exact, since dropping a
@@ -517,7 +577,7 @@ fn segment_meets_triangle_2d(p: Point, q: Point, t: [Point; 3], axis: usize) -> 
 /// The closed segment `pq` meets the closed triangle `t` (`axis`: its projection axis).
 fn segment_meets_triangle(p: Point, q: Point, t: [Point; 3], axis: usize) -> bool {
     let [a, b, c] = t;
-    let (sp, sq) = (sign(o3(a, b, c, p)), sign(o3(a, b, c, q)));
+    let (sp, sq) = (side(t, p), side(t, q));
     if sp * sq > 0 {
         return false;
     }
@@ -552,25 +612,64 @@ fn coplanar_triangles_meet(s: [Point; 3], t: [Point; 3], axis: usize) -> bool {
     !separates(s, t) && !separates(t, s)
 }
 
-/// Triangles `s` and `t` with no vertex in common have a point in common.
-fn disjoint_triangles_meet(s: [Point; 3], t: [Point; 3], axis_s: usize) -> bool {
-    let t_against_s = t.map(|p| sign(o3(s[0], s[1], s[2], p)));
+/// Triangles `s` and `t` with no vertex in common have a point in common (`axis_s`, `axis_t`:
+/// their projection axes).
+fn disjoint_triangles_meet(s: [Point; 3], axis_s: usize, t: [Point; 3], axis_t: usize) -> bool {
+    let t_against_s = t.map(|p| side(s, p));
     if one_strict_side(t_against_s) {
         return false;
     }
-    if one_strict_side(s.map(|p| sign(o3(t[0], t[1], t[2], p)))) {
+    let s_against_t = s.map(|p| side(t, p));
+    if one_strict_side(s_against_t) {
         return false;
     }
     if t_against_s == [0; 3] {
         return coplanar_triangles_meet(s, t, axis_s);
     }
-    let axis_t = projection_axis(t).unwrap_or(axis_s);
+    if !t_against_s.contains(&0) && !s_against_t.contains(&0) {
+        return crossing_triangles_meet(s, s_against_t, t, t_against_s);
+    }
     edges(s)
         .iter()
         .any(|&(p, q)| segment_meets_triangle(p, q, t, axis_t))
         || edges(t)
             .iter()
             .any(|&(p, q)| segment_meets_triangle(p, q, s, axis_s))
+}
+
+/// Triangles `s` and `t` whose planes each cut the other triangle, no corner in the other's
+/// plane (`s_against_t`: the sides of `t`'s plane that `s`'s corners lie on, and the other way
+/// round), have a point in common.
+///
+/// Each plane cuts the other triangle in a segment on the line where the planes meet, and the
+/// triangles meet when the two segments overlap. Guigue and Devillers ("Faster
+/// triangle-triangle intersection tests", J. Graphics Tools 8, 2003, section 3) decide that by
+/// two orientations once each triangle starts with the corner that is alone on its side and
+/// both are oriented so that this corner lies above the other's plane: two predicates instead of
+/// the edge-by-edge test's twelve or more.
+fn crossing_triangles_meet(
+    s: [Point; 3],
+    s_against_t: [i8; 3],
+    t: [Point; 3],
+    t_against_s: [i8; 3],
+) -> bool {
+    // The corner alone on its side: the one whose sign differs from both others.
+    let alone = |signs: [i8; 3]| {
+        (0..3)
+            .find(|&i| signs[i] != signs[(i + 1) % 3] && signs[i] != signs[(i + 2) % 3])
+            .unwrap_or(0)
+    };
+    let (i, j) = (alone(s_against_t), alone(t_against_s));
+    let [p1, mut p2, mut p3] = [s[i], s[(i + 1) % 3], s[(i + 2) % 3]];
+    let [q1, mut q2, mut q3] = [t[j], t[(j + 1) % 3], t[(j + 2) % 3]];
+    // Above a plane is `orient3d < 0` here; turning a triangle over flips its plane.
+    if s_against_t[i] > 0 {
+        std::mem::swap(&mut q2, &mut q3);
+    }
+    if t_against_s[j] > 0 {
+        std::mem::swap(&mut p2, &mut p3);
+    }
+    sign(o3(p1, p2, q1, q2)) >= 0 && sign(o3(p1, p3, q3, q1)) >= 0
 }
 
 /// Triangles `s = [v, b, c]` and `t = [v, e, f]` sharing only the vertex `v` have another point
@@ -596,7 +695,6 @@ fn triangles_at_a_vertex_meet(
     }
     // Both far corners of one strictly on one side of the other's plane: they meet at v alone.
     // This settles nearly every pair of neighbours on a smooth surface.
-    let side = |p: [Point; 3], x: Point| sign(o3(p[0], p[1], p[2], x));
     let (e, f) = (side(s, t[1]), side(s, t[2]));
     if e * f > 0 {
         return false;
@@ -635,8 +733,7 @@ mod tests {
         for s in 0..n {
             for t in s + 1..n {
                 if prepared.meet(s, t) {
-                    let (p, q) = (prepared.index[s], prepared.index[t]);
-                    pairs.push([p.min(q), p.max(q)]);
+                    pairs.push([s as u32, t as u32]);
                 }
             }
         }
@@ -765,6 +862,59 @@ mod tests {
             if expected { meeting += 1 } else { apart += 1 }
         }
         assert!(meeting > 1000 && apart > 1000, "{meeting} {apart}");
+    }
+
+    #[test]
+    fn crossing_pairs_are_decided_as_the_edge_test_decides() {
+        // Random triangles in a small box, so that about half the crossing pairs meet; a coarse
+        // lattice gives corners in the other plane, which the fast decision must leave alone.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |lattice: bool| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let x = (state >> 11) as f64 / (1u64 << 53) as f64;
+            if lattice { (x * 5.0).floor() } else { 4.0 * x }
+        };
+        let (mut meeting, mut apart, mut in_plane) = (0, 0, 0);
+        for round in 0..40_000 {
+            let lattice = round % 2 == 1;
+            let mut corners = || -> [Point; 3] {
+                std::array::from_fn(|_| std::array::from_fn(|_| next(lattice)))
+            };
+            let (s, t) = (corners(), corners());
+            let (Some(axis_s), Some(axis_t)) = (projection_axis(s), projection_axis(t)) else {
+                continue;
+            };
+            let by_edges = edges(s)
+                .iter()
+                .any(|&(p, q)| segment_meets_triangle(p, q, t, axis_t))
+                || edges(t)
+                    .iter()
+                    .any(|&(p, q)| segment_meets_triangle(p, q, s, axis_s));
+            let t_against_s = t.map(|p| side(s, p));
+            let s_against_t = s.map(|p| side(t, p));
+            if one_strict_side(t_against_s) || one_strict_side(s_against_t) {
+                assert!(!by_edges);
+                continue;
+            }
+            if t_against_s.contains(&0) || s_against_t.contains(&0) {
+                in_plane += 1;
+            } else {
+                let fast = crossing_triangles_meet(s, s_against_t, t, t_against_s);
+                assert_eq!(fast, by_edges, "{s:?} {t:?}");
+                if fast { meeting += 1 } else { apart += 1 }
+            }
+            assert_eq!(
+                disjoint_triangles_meet(s, axis_s, t, axis_t),
+                by_edges,
+                "{s:?} {t:?}"
+            );
+        }
+        assert!(
+            meeting > 1000 && apart > 1000 && in_plane > 100,
+            "{meeting} {apart} {in_plane}"
+        );
     }
 
     #[test]

@@ -79,6 +79,24 @@ pub struct BenchCase {
     pub operator_gb_s: f64,
     /// Worker threads.
     pub threads: usize,
+    /// Where a design iteration's time goes, in mean seconds per iteration.
+    pub split: IterationSplit,
+}
+
+/// Mean seconds per design iteration by stage (the loop's [`crate::optimize::Timings`] over
+/// the iterations).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IterationSplit {
+    /// Multigrid coarse operators.
+    pub solver_setup_s: f64,
+    /// Linear solves (multigrid-preconditioned CG).
+    pub solve_s: f64,
+    /// Density filter, forward and chain rule.
+    pub filter_s: f64,
+    /// Design update.
+    pub update_s: f64,
+    /// The rest: sensitivities, volume, bookkeeping.
+    pub other_s: f64,
 }
 
 /// Runs one size for `iterations` design iterations.
@@ -90,6 +108,17 @@ pub fn run_case(size: [usize; 3], iterations: usize) -> Result<BenchCase, BenchE
     let grid = problem.grid;
     let elements = grid.element_count();
     let operator_apply_seconds = time_apply(&problem);
+    let t = outcome.timings;
+    let per_iteration = |seconds: f64| seconds / outcome.history.len().max(1) as f64;
+    let split = IterationSplit {
+        solver_setup_s: per_iteration(t.solver_setup_s),
+        solve_s: per_iteration(t.solve_s),
+        filter_s: per_iteration(t.filter_s),
+        update_s: per_iteration(t.update_s),
+        other_s: per_iteration(
+            (t.total_s - t.solver_setup_s - t.solve_s - t.filter_s - t.update_s).max(0.0),
+        ),
+    };
     Ok(BenchCase {
         size,
         elements,
@@ -102,6 +131,7 @@ pub fn run_case(size: [usize; 3], iterations: usize) -> Result<BenchCase, BenchE
         operator_gflops: FLOPS_PER_ELEMENT * elements as f64 / operator_apply_seconds / 1e9,
         operator_gb_s: BYTES_PER_ELEMENT * elements as f64 / operator_apply_seconds / 1e9,
         threads: rayon::current_num_threads(),
+        split,
     })
 }
 
@@ -223,5 +253,12 @@ mod tests {
         assert_eq!(case.elements, 1024);
         assert!(case.seconds_per_iteration > 0.0 && case.operator_apply_seconds > 0.0);
         assert!(case.cg_iterations_per_solve >= 1.0);
+        let s = case.split;
+        let parts = s.solver_setup_s + s.solve_s + s.filter_s + s.update_s + s.other_s;
+        assert!(s.solve_s > 0.0 && s.filter_s > 0.0 && s.update_s > 0.0);
+        // The stages add up to the mean iteration, which the median is close to.
+        assert!(
+            parts > 0.5 * case.seconds_per_iteration && parts < 2.0 * case.seconds_per_iteration
+        );
     }
 }

@@ -227,6 +227,7 @@ fn write_outputs(
     outcome: Outcome,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
+    let after_loop = std::time::Instant::now();
     let grid = problem.grid;
     let analysis = analyse_design(
         problem,
@@ -362,6 +363,7 @@ fn write_outputs(
         regions: problem.regions.clone(),
         history: outcome.history.clone(),
         timings: outcome.timings,
+        after_loop_s: after_loop.elapsed().as_secs_f64(),
         solver: outcome.solver.clone(),
         part_analysis: part_analysis.clone(),
         mesh: MeshSummary::new(&part, problem.part.smoothing_iterations, mesh_seconds),
@@ -399,6 +401,8 @@ fn write_outputs(
         write_preview_png(&part.mesh, &PreviewParams::default(), w)
     })
     .map_err(output_error(&preview))?;
+    result.after_loop_s = after_loop.elapsed().as_secs_f64();
+    write_result(out_dir, &result)?;
 
     if let Some(slicer) = &options.slicer {
         let profile = slicing_profile(problem);

@@ -49,6 +49,9 @@ fn run_writes_every_output_and_a_consistent_result() {
     ] {
         assert!(result["timings"][key].as_f64().unwrap() >= 0.0, "{key}");
     }
+    // Everything after the loop includes making the part.
+    let after_loop = result["after_loop_s"].as_f64().unwrap();
+    assert!(after_loop >= result["mesh"]["seconds"].as_f64().unwrap() && after_loop > 0.0);
     assert_eq!(result["solver"]["kind"], "sparse-cholesky");
     assert!(result["solver"]["max_relative_residual"].as_f64().unwrap() <= 1e-10);
     assert!(result["solver"]["iterations_total"].as_u64().unwrap() >= iterations as u64);

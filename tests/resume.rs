@@ -133,6 +133,7 @@ fn kill_at(design: &Path, out: &Path, moment: Moment, extra: &[&str]) -> bool {
 fn result_without_timings(out: &Path) -> serde_json::Value {
     let mut result = read_json(&out.join("result.json"));
     result.as_object_mut().unwrap().remove("timings");
+    result.as_object_mut().unwrap().remove("after_loop_s");
     result["mesh"].as_object_mut().unwrap().remove("seconds");
     for record in result["history"].as_array_mut().unwrap() {
         record.as_object_mut().unwrap().remove("seconds");

@@ -165,4 +165,10 @@ fn bench_writes_its_report() {
         assert!(big[key].as_f64().unwrap() > 0.0, "{key}");
     }
     assert!(big["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    // Where the time goes: the solve is part of every iteration.
+    assert!(big["split"]["solve_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        stdout.contains("setup + solve + filter + update + other"),
+        "{stdout}"
+    );
 }

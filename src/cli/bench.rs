@@ -33,7 +33,7 @@ pub(super) fn bench(
     let stream = stream_triad_gb_s();
     println!("STREAM triad: {stream:.1} GB/s with {threads} thread(s)");
     println!(
-        "{:>14} {:>10} {:>10} {:>8} {:>7} {:>7} {:>9} {:>10} {:>8} {:>8}",
+        "{:>14} {:>10} {:>10} {:>8} {:>7} {:>7} {:>9} {:>10} {:>8} {:>8}   {}",
         "size",
         "elements",
         "dofs",
@@ -43,7 +43,8 @@ pub(super) fn bench(
         "RSS MiB",
         "apply ms",
         "GFLOP/s",
-        "GB/s"
+        "GB/s",
+        "s/iter in setup + solve + filter + update + other"
     );
     let mut cases = Vec::new();
     for size in sizes {
@@ -68,8 +69,9 @@ pub(super) fn bench(
         }
         let case: BenchCase =
             serde_json::from_slice(&output.stdout).map_err(|e| Failure::Internal(e.into()))?;
+        let split = case.split;
         println!(
-            "{:>14} {:>10} {:>10} {:>8.3} {:>7.1} {:>7} {:>9.0} {:>10.2} {:>8.1} {:>8.1}",
+            "{:>14} {:>10} {:>10} {:>8.3} {:>7.1} {:>7} {:>9.0} {:>10.2} {:>8.1} {:>8.1}   {:.3} + {:.3} + {:.3} + {:.3} + {:.3}",
             format!("{}x{}x{}", size[0], size[1], size[2]),
             case.elements,
             case.dofs,
@@ -79,7 +81,12 @@ pub(super) fn bench(
             case.peak_rss_bytes as f64 / (1024.0 * 1024.0),
             case.operator_apply_seconds * 1e3,
             case.operator_gflops,
-            case.operator_gb_s
+            case.operator_gb_s,
+            split.solver_setup_s,
+            split.solve_s,
+            split.filter_s,
+            split.update_s,
+            split.other_s
         );
         cases.push(case);
     }

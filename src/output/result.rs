@@ -138,8 +138,12 @@ pub struct RunResult {
     pub regions: Vec<RegionReport>,
     /// Per-iteration history.
     pub history: Vec<IterationRecord>,
-    /// Time per stage.
+    /// Time per stage of the loop.
     pub timings: Timings,
+    /// Wall-clock seconds after the last iteration until the part files and the preview are
+    /// written: analyses, density field, plot, the part with its checks, printability. The
+    /// report page and the slicer's verdict come after it.
+    pub after_loop_s: f64,
     /// Linear-solver statistics.
     pub solver: SolverStats,
     /// The exported part: how it was made and its inspection.

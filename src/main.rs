@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(e) => {
@@ -29,6 +30,18 @@ fn main() -> ExitCode {
     };
     eprintln!("error: {}", said_once(&e));
     ExitCode::from(code)
+}
+
+/// Writing to a closed pipe (`formwerk schema | head`) ends the process quietly, as it does
+/// other command-line tools, instead of a panic in `println!`: Rust's runtime ignores SIGPIPE,
+/// so every write would fail with `EPIPE` instead.
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in `main`, before any other thread exists; it only restores the
+    // default disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The error and its causes joined by `: `, each said once: a message that already quotes its

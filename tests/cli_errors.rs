@@ -526,3 +526,23 @@ fn regions_keep_regions_materials_and_types_are_named_plainly() {
         "expected a whole number",
     );
 }
+
+/// `formwerk schema | head -1`: a reader that stops early closes the pipe, and the command ends
+/// quietly as other command-line tools do, not with a panic and exit code 101.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    for args in [["schema"], ["man"], ["materials"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_formwerk"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command has written anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(output.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}

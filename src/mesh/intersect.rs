@@ -50,9 +50,9 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
         .map_init(Vec::new, |candidates: &mut Vec<Candidate>, w| {
             let group = &entries[w[0]..w[1]];
             let cell = (group[0] >> 32) as u32;
-            // The group's triangles side by side: the inner loop below runs over tens of
-            // millions of candidates, nearly all rejected by their boxes or as neighbours in an
-            // embedded fan, so it must not wait on memory.
+            // The group's triangles side by side with what the loop reads of them: it runs over
+            // tens of millions of candidates, nearly all rejected by their boxes or as
+            // neighbours in an embedded fan.
             candidates.clear();
             candidates.extend(group.iter().filter_map(|&x| {
                 let t = x as u32 as usize;

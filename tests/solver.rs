@@ -27,17 +27,27 @@ fn history(result: &serde_json::Value) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn multigrid_run_agrees_with_the_direct_solver() {
-    let (_d1, direct_out, output) = run_design(&design("method = \"direct\""), &["--quiet"]);
+/// `result.json` of a run with the `[solver]` section `direct` and of one with `multigrid`,
+/// after checking that both succeeded and that their compliance histories agree to 1e-8.
+fn direct_and_multigrid(direct: &str, multigrid: &str) -> (serde_json::Value, serde_json::Value) {
+    let (_d1, direct_out, output) = run_design(direct, &["--quiet"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let (_d2, mg_out, output) = run_design(
-        &design("method = \"multigrid\"\nlevels = 3\ntolerance = 1e-10"),
-        &["--quiet"],
-    );
+    let (_d2, mg_out, output) = run_design(multigrid, &["--quiet"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let direct = read_json(&direct_out.join("result.json"));
     let mg = read_json(&mg_out.join("result.json"));
+    for (a, b) in history(&direct).iter().zip(history(&mg)) {
+        assert!((a - b).abs() <= 1e-8 * a, "direct {a} vs multigrid {b}");
+    }
+    (direct, mg)
+}
+
+#[test]
+fn multigrid_run_agrees_with_the_direct_solver() {
+    let (direct, mg) = direct_and_multigrid(
+        &design("method = \"direct\""),
+        &design("method = \"multigrid\"\nlevels = 3\ntolerance = 1e-10"),
+    );
     assert_eq!(direct["solver"]["kind"], "sparse-cholesky");
     assert_eq!(mg["solver"]["kind"], "multigrid-cg");
     assert_eq!(mg["solver"]["levels"], 3);
@@ -48,9 +58,6 @@ fn multigrid_run_agrees_with_the_direct_solver() {
     for record in mg["history"].as_array().unwrap() {
         let its = record["solver_iterations"].as_u64().unwrap();
         assert!((1..=60).contains(&its), "{its} CG iterations");
-    }
-    for (a, b) in history(&direct).iter().zip(history(&mg)) {
-        assert!((a - b).abs() <= 1e-8 * a, "direct {a} vs multigrid {b}");
     }
 }
 
@@ -66,24 +73,14 @@ fn multigrid_runs_on_a_grid_with_odd_sides_as_the_direct_solver_does() {
                 "min_mm = [15.0, 0.0, 0.0], max_mm = [15.0, 0.0, 9.0]",
             )
     };
-    let (_d1, direct_out, output) = run_design(&odd("method = \"direct\""), &["--quiet"]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let (_d2, mg_out, output) = run_design(
+    let (_, mg) = direct_and_multigrid(
+        &odd("method = \"direct\""),
         &odd("method = \"multigrid\"\ntolerance = 1e-10"),
-        &["--quiet"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let (direct, mg) = (
-        read_json(&direct_out.join("result.json")),
-        read_json(&mg_out.join("result.json")),
     );
     assert_eq!(mg["solver"]["kind"], "multigrid-cg");
     // 15×7×9 → 8×4×5 → 4×2×3: a 64th of 945 elements is 14, and 4×2×3 keeps 24.
     assert_eq!(mg["solver"]["levels"], 3);
     assert_eq!(mg["solver"]["unconverged_solves"], 0);
-    for (a, b) in history(&direct).iter().zip(history(&mg)) {
-        assert!((a - b).abs() <= 1e-8 * a, "direct {a} vs multigrid {b}");
-    }
 }
 
 #[test]

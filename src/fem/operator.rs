@@ -1,15 +1,16 @@
 //! Matrix-free stiffness operator `y = K(E) u` on the voxel grid.
 //!
 //! `K = Σₑ Eₑ·h·Pₑᵀ K̂ Pₑ` is never assembled. The element kernel computes `yₑ = Eₑ h K̂ uₑ` for a
-//! run of [`LANES`] consecutive elements along x at once (the 24 local DOFs are gathered into
-//! `[24][LANES]` so the 576 multiply-adds vectorise across elements), then scatters into `y`.
-//! Races are avoided by colouring element layers along z: even layers touch disjoint node layers,
-//! so they run in parallel, then the odd ones. Each output entry therefore receives its
-//! contributions in the same order for any thread count: results are bitwise reproducible.
+//! run of [`LANES`] consecutive elements along x at once (the 24 local DOFs as `[24][LANES]`, so
+//! the 576 multiply-adds vectorise across elements), reading and writing node rows held apart by
+//! component (see `apply_layer_with`). Races are avoided by colouring element layers along z:
+//! even layers touch disjoint node layers, so they run in parallel and write them, then the odd
+//! ones add theirs. Each output entry therefore receives its contributions in the same order for
+//! any thread count: results are bitwise reproducible.
 //!
 //! Dirichlet conditions are applied as `N K N + (I − N)` with `N` the diagonal mask of free DOFs
-//! (Amir, Aage & Lazarov 2014): fixed DOFs are multiplied by 0 on input and copied to the output,
-//! without branches in the element kernel.
+//! (Amir, Aage & Lazarov 2014): fixed DOFs are read as 0 and copied to the output, without
+//! branches in the element kernel.
 
 use rayon::prelude::*;
 
@@ -28,6 +29,10 @@ pub struct StiffnessOperator {
     free_mask: Vec<f64>,
     /// `Eₑ·h` per element (N/mm).
     stiffness: Vec<f64>,
+    /// The fixed DOFs in increasing order, and where those of each node row `(·, j, k)` begin
+    /// (index `j + py·k`, one entry more at the end).
+    fixed_dofs: Vec<usize>,
+    fixed_row_starts: Vec<usize>,
 }
 
 impl StiffnessOperator {
@@ -36,11 +41,19 @@ impl StiffnessOperator {
     pub fn new(grid: Grid, ke: ElementStiffness, fixed: &[bool]) -> Self {
         assert_eq!(fixed.len(), grid.dof_count(), "one fixed flag per DOF");
         let free_mask = fixed.iter().map(|&f| if f { 0.0 } else { 1.0 }).collect();
+        let fixed_dofs: Vec<usize> = (0..fixed.len()).filter(|&d| fixed[d]).collect();
+        let [px, py, pz] = grid.nodes_per_axis();
+        let row_dofs = 3 * px;
+        let fixed_row_starts = (0..=py * pz)
+            .map(|row| fixed_dofs.partition_point(|&d| d < row * row_dofs))
+            .collect();
         Self {
             grid,
             ke,
             free_mask,
             stiffness: vec![1.0; grid.element_count()],
+            fixed_dofs,
+            fixed_row_starts,
         }
     }
 
@@ -76,101 +89,172 @@ impl StiffnessOperator {
         assert_eq!(y.len(), grid.dof_count());
         let [px, py, _] = grid.nodes_per_axis();
         let node_layer = 3 * px * py;
-        y.fill(0.0);
         for parity in 0..2 {
             // Element layer k touches node layers k and k + 1; layers of one parity are disjoint.
+            // The even layers write every node layer but the last of an even count, which is
+            // cleared; the odd ones add.
             let (_, tail) = y.split_at_mut(parity * node_layer);
             tail.par_chunks_mut(2 * node_layer)
                 .enumerate()
                 .for_each(|(pair, y_layers)| {
                     let k = 2 * pair + parity;
                     if k < grid.elements[2] {
-                        self.apply_layer(u, k, y_layers);
+                        self.apply_layer(u, k, y_layers, parity == 0);
+                    } else if parity == 0 {
+                        y_layers.fill(0.0);
                     }
                 });
         }
-        for ((yi, &ui), &m) in y.iter_mut().zip(u).zip(&self.free_mask) {
-            *yi = m * *yi + (1.0 - m) * ui;
+        // Fixed rows are the identity.
+        for &dof in &self.fixed_dofs {
+            y[dof] = u[dof];
         }
     }
 
     /// Adds the contributions of element layer `k` to `y_layers` (node layers k and k + 1, and
-    /// possibly more that it does not touch).
-    fn apply_layer(&self, u: &[f64], k: usize, y_layers: &mut [f64]) {
+    /// possibly more that it does not touch), or with `assign` writes them over what is there.
+    fn apply_layer(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function is compiled for (checked above).
-            unsafe { self.apply_layer_avx512(u, k, y_layers) };
+            unsafe { self.apply_layer_avx512(u, k, y_layers, assign) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above.
-            unsafe { self.apply_layer_avx2(u, k, y_layers) };
+            unsafe { self.apply_layer_avx2(u, k, y_layers, assign) };
             return;
         }
-        self.apply_layer_with::<Separate>(u, k, y_layers);
+        self.apply_layer_with::<Separate>(u, k, y_layers, assign);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn apply_layer_avx512(&self, u: &[f64], k: usize, y_layers: &mut [f64]) {
-        self.apply_layer_with::<Fused>(u, k, y_layers);
+    unsafe fn apply_layer_avx512(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
+        self.apply_layer_with::<Fused>(u, k, y_layers, assign);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply_layer_avx2(&self, u: &[f64], k: usize, y_layers: &mut [f64]) {
-        self.apply_layer_with::<Fused>(u, k, y_layers);
+    unsafe fn apply_layer_avx2(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
+        self.apply_layer_with::<Fused>(u, k, y_layers, assign);
     }
 
     /// The layer loop, inlined into each instruction-set variant above.
+    ///
+    /// `u` is interleaved (x, y, z per node), which would make the kernel gather each element's
+    /// 24 DOFs one scalar at a time and scatter its 24 results the same way, neighbouring lanes
+    /// adding into the same nodes one after the other. Instead the four node rows an element
+    /// row touches are held apart by component ([`NodeRows`]): each node row is copied in once
+    /// per element layer (its fixed DOFs as zeros), a lane vector of one local DOF is then one contiguous load,
+    /// and the results of the two x-corners of a row are summed in registers (the second shifted
+    /// by one node) before one contiguous add per node row and component. A node row's sums go
+    /// out to `y` once it is complete.
     #[inline(always)]
-    fn apply_layer_with<M: MultiplyAdd>(&self, u: &[f64], k: usize, y_layers: &mut [f64]) {
+    fn apply_layer_with<M: MultiplyAdd>(
+        &self,
+        u: &[f64],
+        k: usize,
+        y_layers: &mut [f64],
+        assign: bool,
+    ) {
         let grid = &self.grid;
         let [nx, ny, _] = grid.elements;
         let [px, py, _] = grid.nodes_per_axis();
-        let layer_offset = 3 * px * py * k;
-        // DOF offset of each local DOF from the element's first DOF.
-        let slot_offset: [usize; ELEMENT_DOFS] = std::array::from_fn(|slot| {
-            let c = slot / 3;
-            3 * ((c & 1) + px * (((c >> 1) & 1) + py * (c >> 2))) + slot % 3
-        });
+        let mut inputs = NodeRows::new(nx);
+        let mut outputs = NodeRows::new(nx);
+        let load = |rows: &mut NodeRows, j: usize| {
+            for dz in 0..2 {
+                let first = 3 * grid.node_index([0, j, k + dz]);
+                let node_dofs = u[first..first + 3 * px].chunks_exact(3);
+                let [rx, ry, rz] = rows.components(j, dz);
+                for (x, values) in node_dofs.enumerate() {
+                    rx[x] = values[0];
+                    ry[x] = values[1];
+                    rz[x] = values[2];
+                }
+                let row = j + py * (k + dz);
+                let fixed = self.fixed_row_starts[row]..self.fixed_row_starts[row + 1];
+                for &dof in &self.fixed_dofs[fixed] {
+                    rows.components(j, dz)[dof % 3][(dof - first) / 3] = 0.0;
+                }
+            }
+        };
+        // Node layers k and k + 1 of `y_layers` start at 0 and 3·px·py.
+        let flush = |rows: &mut NodeRows, y_layers: &mut [f64], j: usize| {
+            for dz in 0..2 {
+                let first = 3 * grid.node_index([0, j, dz]);
+                let node_dofs = y_layers[first..first + 3 * px].chunks_exact_mut(3);
+                let [rx, ry, rz] = rows.components(j, dz);
+                if assign {
+                    for (x, y) in node_dofs.enumerate() {
+                        y.copy_from_slice(&[rx[x], ry[x], rz[x]]);
+                    }
+                } else {
+                    for (x, y) in node_dofs.enumerate() {
+                        y[0] += rx[x];
+                        y[1] += ry[x];
+                        y[2] += rz[x];
+                    }
+                }
+                rx.fill(0.0);
+                ry.fill(0.0);
+                rz.fill(0.0);
+            }
+        };
         let mut u_e = [[0.0; LANES]; ELEMENT_DOFS];
         let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
         let mut modulus = [0.0; LANES];
+        load(&mut inputs, 0);
         for j in 0..ny {
+            load(&mut inputs, j + 1);
             let first_element = grid.element_index([0, j, k]);
-            let first_dof = 3 * grid.node_index([0, j, k]);
+            // What the x = 1 corners of the previous run give the first node of the next one,
+            // per node row and component.
+            let mut carry = [0.0; 12];
             for i0 in (0..nx).step_by(LANES) {
-                let lanes = LANES.min(nx - i0);
-                for lane in 0..LANES {
-                    // Unused lanes repeat the last element with zero modulus and are not scattered.
-                    let i = i0 + lane.min(lanes - 1);
-                    modulus[lane] = if lane < lanes {
-                        self.stiffness[first_element + i]
+                // Unused lanes read padding or real nodes with zero modulus, so they add zeros.
+                for (lane, m) in modulus.iter_mut().enumerate() {
+                    *m = if i0 + lane < nx {
+                        self.stiffness[first_element + i0 + lane]
                     } else {
                         0.0
                     };
-                    let base = first_dof + 3 * i;
-                    for (slot, offset) in slot_offset.iter().enumerate() {
-                        let dof = base + offset;
-                        u_e[slot][lane] = u[dof] * self.free_mask[dof];
-                    }
+                }
+                for (slot, lanes) in u_e.iter_mut().enumerate() {
+                    let (corner, axis) = (slot / 3, slot % 3);
+                    let (dx, dy, dz) = (corner & 1, (corner >> 1) & 1, corner >> 2);
+                    let row = inputs.row(j + dy, dz, axis);
+                    lanes.copy_from_slice(&row[i0 + dx..i0 + dx + LANES]);
                 }
                 element_kernel::<M>(&self.ke, &modulus, &u_e, &mut y_e);
-                // Neighbouring lanes share nodes along x, so the scatter is sequential.
-                for lane in 0..lanes {
-                    let base = first_dof + 3 * (i0 + lane) - layer_offset;
-                    for (y_slot, offset) in y_e.iter().zip(&slot_offset) {
-                        y_layers[base + offset] += y_slot[lane];
+                for (row_slot, carried) in carry.iter_mut().enumerate() {
+                    let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
+                    let left = &y_e[3 * (2 * dy + 4 * dz) + axis];
+                    let right = &y_e[3 * (1 + 2 * dy + 4 * dz) + axis];
+                    let sums: [f64; LANES] = std::array::from_fn(|lane| {
+                        left[lane] + if lane == 0 { *carried } else { right[lane - 1] }
+                    });
+                    *carried = right[LANES - 1];
+                    let row = outputs.row_mut(j + dy, dz, axis);
+                    for (out, sum) in row[i0..i0 + LANES].iter_mut().zip(sums) {
+                        *out += sum;
                     }
                 }
             }
+            let end = nx.div_ceil(LANES) * LANES;
+            for (row_slot, carried) in carry.iter().enumerate() {
+                let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
+                outputs.row_mut(j + dy, dz, axis)[end] += carried;
+            }
+            // Node row j has all its contributions from this element layer.
+            flush(&mut outputs, y_layers, j);
         }
+        flush(&mut outputs, y_layers, ny);
     }
 
     /// The diagonal of `N K N + I − N` (1 on fixed DOFs), for Jacobi-type smoothers.
@@ -211,6 +295,46 @@ impl StiffnessOperator {
     }
 }
 
+/// The node rows `(·, j, k + dz)` of an element layer, for two consecutive `j` (slot `j mod 2`)
+/// and both `dz`, one array per displacement component, each padded with zeros to whole
+/// [`LANES`] runs and one run more, so that the last run's lanes shifted by one node stay inside.
+struct NodeRows {
+    width: usize,
+    values: Vec<f64>,
+}
+
+impl NodeRows {
+    fn new(nx: usize) -> Self {
+        let width = (nx.div_ceil(LANES) + 1) * LANES;
+        Self {
+            width,
+            values: vec![0.0; 2 * 2 * 3 * width],
+        }
+    }
+
+    fn offset(&self, j: usize, dz: usize, axis: usize) -> usize {
+        (((j & 1) * 2 + dz) * 3 + axis) * self.width
+    }
+
+    fn row(&self, j: usize, dz: usize, axis: usize) -> &[f64] {
+        let start = self.offset(j, dz, axis);
+        &self.values[start..start + self.width]
+    }
+
+    fn row_mut(&mut self, j: usize, dz: usize, axis: usize) -> &mut [f64] {
+        let start = self.offset(j, dz, axis);
+        &mut self.values[start..start + self.width]
+    }
+
+    /// The three component rows of node row `(·, j, k + dz)`.
+    fn components(&mut self, j: usize, dz: usize) -> [&mut [f64]; 3] {
+        let (start, width) = (self.offset(j, dz, 0), self.width);
+        let (x, rest) = self.values[start..start + 3 * width].split_at_mut(width);
+        let (y, z) = rest.split_at_mut(width);
+        [x, y, z]
+    }
+}
+
 /// `a·b + c`, fused where the CPU has FMA (`mul_add` without hardware FMA is a slow libm call).
 trait MultiplyAdd {
     fn multiply_add(a: f64, b: f64, c: f64) -> f64;
@@ -240,6 +364,9 @@ impl MultiplyAdd for Fused {
 
 /// `y_e[r][l] = modulus[l] · Σ_c K̂[r][c] u_e[c][l]` for [`LANES`] elements at once: the weak
 /// form's `Eₑ h K̂ uₑ`, with the lane loop innermost so it maps onto one SIMD register.
+///
+/// [`ROW_BLOCK`] rows are summed side by side: one row alone is a chain of 24 dependent
+/// multiply-adds, which waits on the FMA latency instead of its throughput.
 #[inline(always)]
 fn element_kernel<M: MultiplyAdd>(
     ke: &ElementStiffness,
@@ -247,18 +374,27 @@ fn element_kernel<M: MultiplyAdd>(
     u_e: &[[f64; LANES]; ELEMENT_DOFS],
     y_e: &mut [[f64; LANES]; ELEMENT_DOFS],
 ) {
-    for (row, y_row) in ke.entries.chunks_exact(ELEMENT_DOFS).zip(y_e.iter_mut()) {
-        let mut acc = [0.0; LANES];
-        for (&k, u_col) in row.iter().zip(u_e) {
-            for lane in 0..LANES {
-                acc[lane] = M::multiply_add(k, u_col[lane], acc[lane]);
+    let rows = ke.entries.chunks_exact(ROW_BLOCK * ELEMENT_DOFS);
+    for (block, y_rows) in rows.zip(y_e.chunks_exact_mut(ROW_BLOCK)) {
+        let mut acc = [[0.0; LANES]; ROW_BLOCK];
+        for (c, u_col) in u_e.iter().enumerate() {
+            for (r, acc_row) in acc.iter_mut().enumerate() {
+                let k = block[r * ELEMENT_DOFS + c];
+                for lane in 0..LANES {
+                    acc_row[lane] = M::multiply_add(k, u_col[lane], acc_row[lane]);
+                }
             }
         }
-        for lane in 0..LANES {
-            y_row[lane] = modulus[lane] * acc[lane];
+        for (y_row, acc_row) in y_rows.iter_mut().zip(&acc) {
+            for lane in 0..LANES {
+                y_row[lane] = modulus[lane] * acc_row[lane];
+            }
         }
     }
 }
+
+/// Rows of `K̂` the kernel sums at once (a divisor of 24).
+const ROW_BLOCK: usize = 4;
 
 /// Element whose local corner `offset` is `node`, if it lies inside the grid.
 #[inline]
@@ -321,19 +457,24 @@ mod tests {
         (fixed, stiffness, u)
     }
 
+    /// Rows shorter than, as long as and longer than a run of lanes; odd and even layer counts
+    /// (the last node layer of an even count is written by an odd element layer alone).
     #[test]
-    fn matches_assembled_matrix_on_a_small_grid() {
-        let grid = Grid::new([4, 3, 2], 1.0);
-        let ke = ElementStiffness::new(0.3);
-        let (fixed, stiffness, u) = sample(&grid);
-        let mut op = StiffnessOperator::new(grid, ke.clone(), &fixed);
-        op.set_stiffness(&stiffness);
-        let mut y = vec![0.0; grid.dof_count()];
-        op.apply(&u, &mut y);
-        let expected = dense_apply(&grid, &ke, &fixed, &stiffness, &u);
-        let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (a, b) in y.iter().zip(&expected) {
-            assert!((a - b).abs() <= 1e-13 * scale, "{a} vs {b}");
+    fn matches_assembled_matrix_on_small_grids() {
+        for elements in [[4, 3, 2], [8, 2, 3], [17, 2, 1], [9, 1, 4]] {
+            let grid = Grid::new(elements, 1.0);
+            let ke = ElementStiffness::new(0.3);
+            let (fixed, stiffness, u) = sample(&grid);
+            let mut op = StiffnessOperator::new(grid, ke.clone(), &fixed);
+            op.set_stiffness(&stiffness);
+            // Whatever `y` held before is overwritten.
+            let mut y = vec![f64::NAN; grid.dof_count()];
+            op.apply(&u, &mut y);
+            let expected = dense_apply(&grid, &ke, &fixed, &stiffness, &u);
+            let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in y.iter().zip(&expected) {
+                assert!((a - b).abs() <= 1e-13 * scale, "{elements:?}: {a} vs {b}");
+            }
         }
     }
 
@@ -401,7 +542,7 @@ mod tests {
         let mut slow = vec![0.0; u.len()];
         for k in 0..grid.elements[2] {
             let offset = 3 * px * py * k;
-            op.apply_layer_with::<Separate>(&u, k, &mut slow[offset..]);
+            op.apply_layer_with::<Separate>(&u, k, &mut slow[offset..], false);
         }
         for ((s, &ui), &m) in slow.iter_mut().zip(&u).zip(op.free_mask()) {
             *s = m * *s + (1.0 - m) * ui;

@@ -470,8 +470,7 @@ pub fn join_kept(
         for (c, collapse) in [true, false].into_iter().enumerate() {
             let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
             let intersecting = self_intersecting_pairs(&mesh);
-            let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid()
-                && thinnest_triangle_mm(&mesh) >= SLIVER_SHARE * chordal_tolerance_mm;
+            let solid = check_mesh_knowing(&mesh, intersecting.clone()).is_solid();
             let joined = Joined {
                 mesh,
                 intersecting,
@@ -749,30 +748,6 @@ fn flip_caps(mesh: &mut TriangleMesh, min_height_mm: f64) {
             mesh.triangles[other] = second;
         }
     }
-}
-
-/// The smallest height of a triangle of `mesh` over its longest edge, mm.
-///
-/// A join is made again with more separation when a triangle is thinner than the cleaning's
-/// tolerance still: where the organic surface grazes a domain face just beyond the separation,
-/// the booleans leave a strip of the kept face a few hundredths of a millimetre wide, whose
-/// triangulation fans out from the strip's far corners into needles with nearly collinear
-/// corners. No flip removes them, gmsh's boundary recovery fails on them (seen on
-/// `designs/l_bracket_stress.toml`: a 0.06 mm strip, needles 9·10⁻⁶ mm thin), and a larger
-/// separation lays the organic surface onto the face instead.
-fn thinnest_triangle_mm(mesh: &TriangleMesh) -> f64 {
-    mesh.triangles
-        .par_iter()
-        .map(|tri| {
-            let [a, b, c] = tri.map(|v| mesh.vertices[v as usize]);
-            let n = cross(sub(b, a), sub(c, a));
-            let longest = [sub(b, a), sub(c, b), sub(a, c)]
-                .map(|e| dot(e, e))
-                .into_iter()
-                .fold(0.0, f64::max);
-            dot(n, n).sqrt() / longest.sqrt()
-        })
-        .reduce(|| f64::INFINITY, f64::min)
 }
 
 /// Share of the chordal tolerance within which the joined surface is cleaned of slivers.

@@ -334,20 +334,13 @@ const SEPARATION_PER_ELEMENT: f64 = 0.02;
 /// nearly coincident planes into slivers far thinner than the single precision of STL can keep
 /// apart; separated, every intersection is a clean crossing at an angle of a few degrees at
 /// least. No vertex moves more than `2 · gap_mm`, and none leaves a domain face it lies on.
-fn separate(
-    organic: &mut TriangleMesh,
-    kept: &KeptGeometry,
-    size_mm: [f64; 3],
-    gap_mm: f64,
-    face_snap_mm: f64,
-) {
+fn separate(organic: &mut TriangleMesh, kept: &KeptGeometry, size_mm: [f64; 3], gap_mm: f64) {
     let shapes: Vec<&KeptShape> = kept.solid.iter().chain(&kept.empty).collect();
-    let snap = gap_mm.max(face_snap_mm);
     for p in &mut organic.vertices {
         for a in 0..3 {
-            if p[a] > 0.0 && p[a] < snap {
+            if p[a] > 0.0 && p[a] < gap_mm {
                 p[a] = 0.0;
-            } else if p[a] < size_mm[a] && p[a] > size_mm[a] - snap {
+            } else if p[a] < size_mm[a] && p[a] > size_mm[a] - gap_mm {
                 p[a] = size_mm[a];
             }
         }
@@ -473,13 +466,7 @@ pub fn join_kept(
     for (s, share) in SEPARATIONS.iter().enumerate() {
         let separation_mm = share * element_size_mm;
         let mut separated = organic.clone();
-        separate(
-            &mut separated,
-            kept,
-            size_mm,
-            separation_mm,
-            FACE_SNAP_PER_ELEMENT * element_size_mm,
-        );
+        separate(&mut separated, kept, size_mm, separation_mm);
         for (c, collapse) in [true, false].into_iter().enumerate() {
             let mesh = join_once(&separated, kept, size_mm, &tessellation, collapse)?;
             let intersecting = self_intersecting_pairs(&mesh);
@@ -511,15 +498,6 @@ pub struct Joined {
     /// Joins made.
     pub attempts: usize,
 }
-
-/// Vertices of the organic surface this close to a domain face (in elements, 0.1 mm at 2 mm
-/// elements) are laid onto it before every join. Nearer than the separation alone allows, a
-/// surface grazing the face up to a kept shape leaves a strip of the shape's face that thin,
-/// triangulated as needles with nearly collinear corners: on one optimizer path of
-/// `designs/l_bracket_stress.toml` a 0.06 mm strip along y = 0 at the kept end plate, needles
-/// fanning 30 mm with corners collinear to 10⁻⁵ mm, on which gmsh 4.8.4's boundary recovery
-/// aborted.
-const FACE_SNAP_PER_ELEMENT: f64 = 0.05;
 
 /// The separations tried in turn, in elements: [`SEPARATION_PER_ELEMENT`] first.
 const SEPARATIONS: [f64; 4] = [SEPARATION_PER_ELEMENT, 0.05, 0.1, 0.2];

@@ -180,38 +180,47 @@ impl StiffnessOperator {
                 let row = j + py * (k + dz);
                 let fixed = self.fixed_row_starts[row]..self.fixed_row_starts[row + 1];
                 for &dof in &self.fixed_dofs[fixed] {
-                    rows.components(j, dz)[dof % 3][(dof - first) / 3] = 0.0;
+                    rows.components(j, dz)[dof % 3][(dof - first) / 3] = u[dof] * 0.0;
                 }
             }
         };
-        // Node layers k and k + 1 of `y_layers` start at 0 and 3·px·py.
+        // Node layers k and k + 1 of `y_layers` start at 0 and 3·px·py. A node row's sums start
+        // from zero in the layer that writes, and from what `y` holds in the layer that adds, and
+        // go back to `y` once the row is complete.
+        let start = |rows: &mut NodeRows, y_layers: &[f64], j: usize| {
+            for dz in 0..2 {
+                let first = 3 * grid.node_index([0, j, dz]);
+                let [rx, ry, rz] = rows.components(j, dz);
+                if assign {
+                    rx.fill(0.0);
+                    ry.fill(0.0);
+                    rz.fill(0.0);
+                } else {
+                    let node_dofs = y_layers[first..first + 3 * px].chunks_exact(3);
+                    for (x, y) in node_dofs.enumerate() {
+                        (rx[x], ry[x], rz[x]) = (y[0], y[1], y[2]);
+                    }
+                }
+            }
+        };
         let flush = |rows: &mut NodeRows, y_layers: &mut [f64], j: usize| {
             for dz in 0..2 {
                 let first = 3 * grid.node_index([0, j, dz]);
                 let node_dofs = y_layers[first..first + 3 * px].chunks_exact_mut(3);
                 let [rx, ry, rz] = rows.components(j, dz);
-                if assign {
-                    for (x, y) in node_dofs.enumerate() {
-                        y.copy_from_slice(&[rx[x], ry[x], rz[x]]);
-                    }
-                } else {
-                    for (x, y) in node_dofs.enumerate() {
-                        y[0] += rx[x];
-                        y[1] += ry[x];
-                        y[2] += rz[x];
-                    }
+                for (x, y) in node_dofs.enumerate() {
+                    y.copy_from_slice(&[rx[x], ry[x], rz[x]]);
                 }
-                rx.fill(0.0);
-                ry.fill(0.0);
-                rz.fill(0.0);
             }
         };
         let mut u_e = [[0.0; LANES]; ELEMENT_DOFS];
         let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
         let mut modulus = [0.0; LANES];
         load(&mut inputs, 0);
+        start(&mut outputs, y_layers, 0);
         for j in 0..ny {
             load(&mut inputs, j + 1);
+            start(&mut outputs, y_layers, j + 1);
             let first_element = grid.element_index([0, j, k]);
             // What the x = 1 corners of the previous run give the first node of the next one,
             // per node row and component.
@@ -236,14 +245,15 @@ impl StiffnessOperator {
                     let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
                     let left = &y_e[3 * (2 * dy + 4 * dz) + axis];
                     let right = &y_e[3 * (1 + 2 * dy + 4 * dz) + axis];
-                    let sums: [f64; LANES] = std::array::from_fn(|lane| {
-                        left[lane] + if lane == 0 { *carried } else { right[lane - 1] }
-                    });
-                    *carried = right[LANES - 1];
                     let row = outputs.row_mut(j + dy, dz, axis);
-                    for (out, sum) in row[i0..i0 + LANES].iter_mut().zip(sums) {
-                        *out += sum;
+                    // Element x − 1's corner first, then element x's: each node receives its
+                    // contributions one by one in element order, as a scatter element after
+                    // element would add them, so the sums do not depend on this layout.
+                    for (lane, out) in row[i0..i0 + LANES].iter_mut().enumerate() {
+                        let before = if lane == 0 { *carried } else { right[lane - 1] };
+                        *out = (*out + before) + left[lane];
                     }
+                    *carried = right[LANES - 1];
                 }
             }
             let end = nx.div_ceil(LANES) * LANES;
@@ -527,6 +537,69 @@ mod tests {
             e[d] = 1.0;
             op.apply(&e, &mut y);
             assert!((y[d] - diagonal[d]).abs() <= 1e-15 * diagonal[d].abs().max(1.0));
+        }
+    }
+
+    /// The plain element-by-element gather and scatter, with the same kernel: every node
+    /// receives its contributions one at a time, element after element, layer after layer.
+    fn scatter_reference(op: &StiffnessOperator, u: &[f64]) -> Vec<f64> {
+        let grid = op.grid;
+        let [nx, ny, nz] = grid.elements;
+        let mut y = vec![0.0; u.len()];
+        for k in (0..nz).step_by(2).chain((1..nz).step_by(2)) {
+            for j in 0..ny {
+                for i0 in (0..nx).step_by(LANES) {
+                    let lanes = LANES.min(nx - i0);
+                    let mut modulus = [0.0; LANES];
+                    let mut u_e = [[0.0; LANES]; ELEMENT_DOFS];
+                    for lane in 0..lanes {
+                        let element = [i0 + lane, j, k];
+                        modulus[lane] = op.stiffness[grid.element_index(element)];
+                        for (slot, &dof) in grid.element_dofs(element).iter().enumerate() {
+                            u_e[slot][lane] = u[dof] * op.free_mask[dof];
+                        }
+                    }
+                    let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
+                    element_kernel::<Separate>(&op.ke, &modulus, &u_e, &mut y_e);
+                    for lane in 0..lanes {
+                        let dofs = grid.element_dofs([i0 + lane, j, k]);
+                        for (slot, &dof) in dofs.iter().enumerate() {
+                            y[dof] += y_e[slot][lane];
+                        }
+                    }
+                }
+            }
+        }
+        for ((yi, &ui), &m) in y.iter_mut().zip(u).zip(&op.free_mask) {
+            *yi = m * *yi + (1.0 - m) * ui;
+        }
+        y
+    }
+
+    /// The layout changes where values are read and written, not the order of any sum.
+    #[test]
+    fn sums_in_the_order_of_a_plain_scatter() {
+        for elements in [[4, 3, 2], [8, 2, 3], [17, 2, 1], [9, 1, 4]] {
+            let grid = Grid::new(elements, 1.0);
+            let (fixed, stiffness, u) = sample(&grid);
+            let mut op = StiffnessOperator::new(grid, ElementStiffness::new(0.3), &fixed);
+            op.set_stiffness(&stiffness);
+            let [px, py, _] = grid.nodes_per_axis();
+            let mut y = vec![f64::NAN; u.len()];
+            for parity in 0..2 {
+                for k in (parity..grid.elements[2]).step_by(2) {
+                    let offset = 3 * px * py * k;
+                    op.apply_layer_with::<Separate>(&u, k, &mut y[offset..], parity == 0);
+                }
+                if parity == 0 && grid.elements[2] % 2 == 0 {
+                    let last = 3 * px * py * grid.elements[2];
+                    y[last..].fill(0.0);
+                }
+            }
+            for &dof in &op.fixed_dofs {
+                y[dof] = u[dof];
+            }
+            assert_eq!(y, scatter_reference(&op, &u), "{elements:?}");
         }
     }
 

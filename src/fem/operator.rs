@@ -563,8 +563,8 @@ mod tests {
                     element_kernel::<Separate>(&op.ke, &modulus, &u_e, &mut y_e);
                     for lane in 0..lanes {
                         let dofs = grid.element_dofs([i0 + lane, j, k]);
-                        for (slot, &dof) in dofs.iter().enumerate() {
-                            y[dof] += y_e[slot][lane];
+                        for (y_slot, &dof) in y_e.iter().zip(&dofs) {
+                            y[dof] += y_slot[lane];
                         }
                     }
                 }
@@ -591,7 +591,7 @@ mod tests {
                     let offset = 3 * px * py * k;
                     op.apply_layer_with::<Separate>(&u, k, &mut y[offset..], parity == 0);
                 }
-                if parity == 0 && grid.elements[2] % 2 == 0 {
+                if parity == 0 && grid.elements[2].is_multiple_of(2) {
                     let last = 3 * px * py * grid.elements[2];
                     y[last..].fill(0.0);
                 }

@@ -150,10 +150,12 @@ impl StiffnessOperator {
     /// 24 DOFs one scalar at a time and scatter its 24 results the same way, neighbouring lanes
     /// adding into the same nodes one after the other. Instead the four node rows an element
     /// row touches are held apart by component ([`NodeRows`]): each node row is copied in once
-    /// per element layer (its fixed DOFs as zeros), a lane vector of one local DOF is then one contiguous load,
-    /// and the results of the two x-corners of a row are summed in registers (the second shifted
-    /// by one node) before one contiguous add per node row and component. A node row's sums go
-    /// out to `y` once it is complete.
+    /// per element layer (its fixed DOFs as zeros), so a lane vector of one local DOF is one
+    /// contiguous load, and the results go into node rows of the same layout, where a node
+    /// receives the corner of element x − 1 and then that of element x, lane by lane without
+    /// a scatter. Each node thus gets its contributions one at a time in the order of a plain
+    /// element-by-element scatter, so the sums are bit for bit those of one. A node row goes
+    /// back to `y` once complete: written in the layer that writes, added to in the other.
     #[inline(always)]
     fn apply_layer_with<M: MultiplyAdd>(
         &self,

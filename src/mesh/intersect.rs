@@ -21,17 +21,23 @@
 //! by plane sides first); coplanar pairs are decided in a projection onto an axis plane, which
 //! keeps incidences exactly.
 //!
-//! Candidate pairs come from a uniform grid of cells about as large as a typical triangle: each
-//! triangle is listed in the cells its bounding box covers, and a pair is tested only in the
-//! cell holding the lowest corner of the overlap of their boxes, so it is tested once. Cells are
-//! processed in parallel and the pairs sorted, so the result does not depend on the thread
-//! count. Degenerate triangles (collinear corners) and triangles with an index out of range are
-//! left out: [`check_mesh`](super::check_mesh) reports them as degenerate.
+//! Most of a part's surface is skipped whole: [`charts`] proves pieces of it free of
+//! self-intersections at once, from their boundaries in an axis projection, and only the
+//! triangles near another piece are searched. Candidate pairs among those come from a uniform
+//! grid of cells about as large as a typical triangle: each triangle is listed in the cells its
+//! bounding box covers, and a pair is tested only in the cell holding the lowest corner of the
+//! overlap of their boxes, so it is tested once, and not at all when both lie in one chart.
+//! Cells are processed in parallel and the pairs sorted, so the result does not depend on the
+//! thread count. Degenerate triangles (collinear corners) and triangles with an index out of
+//! range are left out: [`check_mesh`](super::check_mesh) reports them as degenerate.
 
 use rayon::prelude::*;
 use robust::{Coord, Coord3D, orient2d, orient3d};
 
-use super::{TriangleMesh, cross, dot, horizontal_frame, sub};
+use super::{TriangleMesh, cross, sub};
+
+mod charts;
+use charts::NO_CHART;
 
 type Point = [f64; 3];
 
@@ -40,7 +46,8 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
     let Some(triangles) = Prepared::new(mesh) else {
         return Vec::new();
     };
-    let entries = triangles.cell_entries();
+    let listed = charts::listed(&triangles);
+    let entries = triangles.cell_entries(&listed);
     let mut starts: Vec<usize> = (0..entries.len())
         .filter(|&i| i == 0 || entries[i] >> 32 != entries[i - 1] >> 32)
         .collect();
@@ -50,33 +57,21 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
         .map_init(Vec::new, |candidates: &mut Vec<Candidate>, w| {
             let group = &entries[w[0]..w[1]];
             let cell = (group[0] >> 32) as u32;
-            // The group's triangles side by side with what the loop reads of them: it runs over
-            // tens of millions of candidates, nearly all rejected by their boxes or as
-            // neighbours in an embedded fan.
+            // The cell's triangles side by side.
             candidates.clear();
-            candidates.extend(group.iter().filter_map(|&x| {
-                let t = x as u32 as usize;
-                let shape = triangles.shapes[t]?;
-                Some(Candidate {
-                    bounds: triangles.boxes[t],
-                    low_cell: triangles.low_cells[t],
-                    shape,
-                    triangle: t as u32,
-                })
-            }));
+            candidates.extend(group.iter().map(|&x| listed[x as u32 as usize]));
             let mut found = Vec::new();
             for (i, a) in candidates.iter().enumerate() {
                 for b in &candidates[i + 1..] {
-                    if !boxes_overlap(&a.bounds, &b.bounds) {
+                    if !boxes_overlap(&a.bounds, &b.bounds)
+                        || (a.chart == b.chart && a.chart != NO_CHART)
+                    {
                         continue;
                     }
                     // The cell of the overlap's low corner, from the cells of the boxes' low
                     // corners (the cell index grows with the coordinate).
                     let low = std::array::from_fn(|k| a.low_cell[k].max(b.low_cell[k]));
-                    if triangles.grid.linear(low) == cell
-                        && !a.shape.in_an_embedded_fan_with(&b.shape)
-                        && triangles.meet(a.triangle as usize, b.triangle as usize)
-                    {
+                    if triangles.grid.linear(low) == cell && triangles.meet(&a.shape, &b.shape) {
                         let (s, t) = (a.triangle, b.triangle);
                         found.push([s.min(t), s.max(t)]);
                     }
@@ -110,13 +105,42 @@ fn boxes_overlap(a: &Bounds, b: &Bounds) -> bool {
         & (b[0][2] <= a[1][2])
 }
 
-/// A triangle listed in a grid cell, with what the search needs of it.
+/// A triangle the search lists in the grid cells, with what it needs of it.
+#[derive(Clone, Copy)]
 struct Candidate {
     bounds: Bounds,
     low_cell: [u32; 3],
     shape: Shape,
     triangle: u32,
+    /// Its chart ([`charts`]), or [`NO_CHART`].
+    chart: u32,
 }
+
+/// The shape and box of the triangle with corners `ids`, `None` when it is unusable.
+fn shape_of(ids: [u32; 3], vertices: &[Point]) -> Option<(Shape, Bounds)> {
+    let n = vertices.len();
+    if ids.iter().any(|&v| v as usize >= n)
+        || ids[0] == ids[1]
+        || ids[1] == ids[2]
+        || ids[2] == ids[0]
+    {
+        return None;
+    }
+    let corners = ids.map(|v| vertices[v as usize]);
+    if corners.iter().flatten().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let (axis, positive) = projection_axis(corners)?;
+    let shape = Shape {
+        ids,
+        axis: axis as u8,
+        facing: 2 * axis as u8 + u8::from(positive),
+    };
+    Some((shape, bounds_of(corners)))
+}
+
+/// The facing of an unusable triangle.
+const NO_FACING: u8 = u8::MAX;
 
 /// Triangles per parallel task when the cell entries are written.
 const ENTRY_BLOCK: usize = 4096;
@@ -127,16 +151,9 @@ const ENTRY_BLOCK: usize = 4096;
 struct Shape {
     ids: [u32; 3],
     axis: u8,
-    /// Bit `i` is set when the fan around corner `i` is certainly embedded ([`embedded_fans`]).
-    embedded_corners: u8,
-}
-
-impl Shape {
-    /// Whether the two triangles share a vertex whose fan is known to be embedded, so that they
-    /// meet only where they share a vertex or an edge, which does not count.
-    fn in_an_embedded_fan_with(&self, other: &Shape) -> bool {
-        (0..3).any(|i| self.embedded_corners & (1 << i) != 0 && other.ids.contains(&self.ids[i]))
-    }
+    /// The side the triangle faces: `2 · axis`, plus one when its area projected along that
+    /// axis is positive.
+    facing: u8,
 }
 
 /// A bounding box in single precision, rounded outwards so that it holds the triangle: a
@@ -144,86 +161,107 @@ impl Shape {
 type Bounds = [[f32; 3]; 2];
 
 fn bounds_of([a, b, c]: [Point; 3]) -> Bounds {
-    let low = |x: f64| {
-        let y = x as f32;
-        if f64::from(y) > x { y.next_down() } else { y }
-    };
-    let high = |x: f64| {
-        let y = x as f32;
-        if f64::from(y) < x { y.next_up() } else { y }
-    };
+    // Moved outwards by two units in the last place of single precision before rounding to
+    // it, which then lands on the outer side; the absolute term covers subnormals, and the
+    // clamps keep coordinates beyond single precision's range conservative. No branch.
+    const RELATIVE: f64 = 1.0 / (1u64 << 23) as f64;
+    const ABSOLUTE: f64 = f32::MIN_POSITIVE as f64;
+    const LARGEST: f64 = f32::MAX as f64;
+    let low = |x: f64| (x - x.abs() * RELATIVE - ABSOLUTE).min(LARGEST) as f32;
+    let high = |x: f64| (x + x.abs() * RELATIVE + ABSOLUTE).max(-LARGEST) as f32;
     [
         std::array::from_fn(|k| low(a[k].min(b[k]).min(c[k]))),
         std::array::from_fn(|k| high(a[k].max(b[k]).max(c[k]))),
     ]
 }
 
-/// The triangles as the tests need them, in the mesh's order (a surface from marching cubes
-/// lists neighbouring triangles close together already). Unusable triangles (an index out of
-/// range, a repeated or non-finite corner, collinear corners) have no shape and are in no cell.
+/// The mesh as the tests need it: each triangle's box and the side it faces, in the mesh's
+/// order, the grid of cells, and the triangles by chart group ([`charts::group_key`]).
+/// Unusable triangles (an index out of range, a repeated or non-finite corner, collinear
+/// corners) face no side and are in no group.
 struct Prepared<'a> {
-    shapes: Vec<Option<Shape>>,
-    /// Each usable triangle's bounding box.
-    boxes: Vec<Bounds>,
-    /// The grid cell of each usable box's low corner, as three indices.
-    low_cells: Vec<[u32; 3]>,
-    grid: CellGrid,
+    triangles: &'a [[u32; 3]],
     vertices: &'a [Point],
+    facings: Vec<u8>,
+    boxes: Vec<Bounds>,
+    /// `group << 32 | triangle` for each usable triangle, sorted.
+    groups: Vec<u64>,
+    grid: CellGrid,
 }
 
 impl<'a> Prepared<'a> {
-    /// `None` when no triangle is usable.
+    /// `None` when the mesh has no finite vertex.
     fn new(mesh: &'a TriangleMesh) -> Option<Self> {
-        let n = mesh.vertices.len();
-        let embedded_fan = embedded_fans(mesh);
-        let usable = |t: &[u32; 3]| -> Option<([Point; 3], usize)> {
-            if t.iter().any(|&v| v as usize >= n) || t[0] == t[1] || t[1] == t[2] || t[2] == t[0] {
-                return None;
-            }
-            let corners = t.map(|v| mesh.vertices[v as usize]);
-            if corners.iter().flatten().any(|x| !x.is_finite()) {
-                return None;
-            }
-            Some((corners, projection_axis(corners)?))
-        };
-        let (shapes, boxes): (Vec<Option<Shape>>, Vec<Bounds>) = mesh
-            .triangles
-            .par_iter()
-            .map(|t| match usable(t) {
-                Some((corners, axis)) => {
-                    let embedded = (0..3).filter(|&i| embedded_fan[t[i] as usize]);
-                    let shape = Shape {
-                        ids: *t,
-                        axis: axis as u8,
-                        embedded_corners: embedded.map(|i| 1 << i).sum(),
-                    };
-                    (Some(shape), bounds_of(corners))
+        let grid = CellGrid::new(mesh)?;
+        let count = mesh.triangles.len();
+        let mut facings = vec![NO_FACING; count];
+        let mut boxes = vec![[[0.0; 3]; 2]; count];
+        let mut groups = vec![u64::MAX; count];
+        (facings
+            .par_chunks_mut(ENTRY_BLOCK)
+            .zip(boxes.par_chunks_mut(ENTRY_BLOCK)))
+        .zip(groups.par_chunks_mut(ENTRY_BLOCK))
+        .enumerate()
+        .for_each(|(chunk, ((facings, boxes), groups))| {
+            for (i, ((facing, bounds), group)) in
+                (facings.iter_mut().zip(boxes)).zip(groups).enumerate()
+            {
+                let t = chunk * ENTRY_BLOCK + i;
+                if let Some((shape, b)) = shape_of(mesh.triangles[t], &mesh.vertices) {
+                    *facing = shape.facing;
+                    *bounds = b;
+                    *group = charts::group_key(&grid, shape.facing, &b) << 32 | t as u64;
                 }
-                None => (None, [[0.0; 3]; 2]),
-            })
-            .unzip();
-        let usable_boxes = (boxes.iter().zip(&shapes)).filter_map(|(b, s)| s.map(|_| b));
-        let grid = CellGrid::new(usable_boxes)?;
+            }
+        });
+        groups.par_sort_unstable();
+        let usable = groups.partition_point(|&g| g != u64::MAX);
+        groups.truncate(usable);
         Some(Self {
-            low_cells: boxes.par_iter().map(|b| grid.index(b[0])).collect(),
-            shapes,
-            boxes,
-            grid,
+            triangles: &mesh.triangles,
             vertices: &mesh.vertices,
+            facings,
+            boxes,
+            groups,
+            grid,
         })
     }
 
-    /// Every triangle listed in every grid cell its box covers, as `cell << 32 | triangle`,
-    /// sorted, so that the triangles of a cell come together.
-    fn cell_entries(&self) -> Vec<u64> {
+    /// Triangle `t`'s shape and box, `None` when it is unusable.
+    fn triangle(&self, t: usize) -> Option<(Shape, Bounds)> {
+        let facing = self.facings[t];
+        let shape = Shape {
+            ids: self.triangles[t],
+            axis: facing / 2,
+            facing,
+        };
+        (facing != NO_FACING).then(|| (shape, self.boxes[t]))
+    }
+
+    /// Triangle `t` as the search lists it, `None` when it is unusable.
+    fn candidate(&self, t: usize, chart: u32) -> Option<Candidate> {
+        let (shape, bounds) = self.triangle(t)?;
+        Some(Candidate {
+            bounds,
+            low_cell: self.grid.index(bounds[0]),
+            shape,
+            triangle: t as u32,
+            chart,
+        })
+    }
+
+    /// Every listed triangle in every grid cell its box covers, as `cell << 32 | place` (its
+    /// place in `listed`), sorted, so that the triangles of a cell come together.
+    fn cell_entries(&self, listed: &[Candidate]) -> Vec<u64> {
         // Counted first, so that each block of triangles writes its entries in parallel into
         // a place of its own.
-        let counts: Vec<usize> = (self.boxes.par_iter().zip(&self.low_cells))
-            .zip(&self.shapes)
-            .map(|((b, low), shape)| {
-                let high = self.grid.index(b[1]);
-                let cells = (0..3).map(|k| (high[k] - low[k] + 1) as usize).product();
-                if shape.is_some() { cells } else { 0 }
+        let counts: Vec<usize> = listed
+            .par_iter()
+            .map(|c| {
+                let high = self.grid.index(c.bounds[1]);
+                (0..3)
+                    .map(|k| (high[k] - c.low_cell[k] + 1) as usize)
+                    .product()
             })
             .collect();
         let mut offsets = Vec::with_capacity(counts.len() + 1);
@@ -240,11 +278,10 @@ impl<'a> Prepared<'a> {
             blocks.push((first..end, block));
             rest = tail;
         }
-        blocks.into_par_iter().for_each(|(triangles, block)| {
-            let usable = triangles.filter(|&t| self.shapes[t].is_some());
-            let listed = usable.flat_map(|t| {
-                (self.grid.cells_of(&self.boxes[t]))
-                    .map(move |cell| (u64::from(cell) << 32) | t as u64)
+        blocks.into_par_iter().for_each(|(places, block)| {
+            let listed = places.flat_map(|place| {
+                (self.grid.cells_of(&listed[place].bounds))
+                    .map(move |cell| (u64::from(cell) << 32) | place as u64)
             });
             for (slot, entry) in block.iter_mut().zip(listed) {
                 *slot = entry;
@@ -254,11 +291,8 @@ impl<'a> Prepared<'a> {
         entries
     }
 
-    /// The exact test of whether triangles `s` and `t` intersect.
-    fn meet(&self, s: usize, t: usize) -> bool {
-        let (Some(shape_s), Some(shape_t)) = (&self.shapes[s], &self.shapes[t]) else {
-            return false;
-        };
+    /// The exact test of whether two usable triangles intersect.
+    fn meet(&self, shape_s: &Shape, shape_t: &Shape) -> bool {
         let (ts, tt) = (shape_s.ids, shape_t.ids);
         let (axis_s, axis_t) = (shape_s.axis as usize, shape_t.axis as usize);
         let corners = |ids: [u32; 3]| ids.map(|v| self.vertices[v as usize]);
@@ -304,109 +338,12 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Smallest sine of a sector angle of a fan seen along its vertex normal that [`embedded_fans`]
-/// trusts: far above the rounding of the projection (about 1e-15), so a sector certified as
-/// positive is positive for the projection as computed.
-const MIN_SECTOR_SINE: f64 = 1e-9;
-
-/// For each vertex, whether its fan of triangles is certainly embedded: a single closed fan
-/// whose projection along the (area-weighted) vertex normal has every triangle counter-clockwise,
-/// by a margin, and winds once around the vertex. The projection is then one-to-one on the fan,
-/// so two of its triangles meet only where they share an edge or the vertex, and the pairs around
-/// the vertex need no exact test. This holds for nearly every vertex of a smooth surface, and on
-/// creases up to nearly 180°; the others are tested pair by pair.
-fn embedded_fans(mesh: &TriangleMesh) -> Vec<bool> {
-    let n = mesh.vertices.len();
-    let mut offsets = vec![0usize; n + 1];
-    for &v in mesh.triangles.iter().flatten() {
-        if (v as usize) < n {
-            offsets[v as usize + 1] += 1;
-        }
-    }
-    for v in 0..n {
-        offsets[v + 1] += offsets[v];
-    }
-    let mut fill = offsets.clone();
-    let mut fans = vec![0u32; offsets[n]];
-    for (t, tri) in mesh.triangles.iter().enumerate() {
-        for &v in tri {
-            if (v as usize) < n {
-                fans[fill[v as usize]] = t as u32;
-                fill[v as usize] += 1;
-            }
-        }
-    }
-    (0..n)
-        .into_par_iter()
-        .map(|v| {
-            let fan = &fans[offsets[v]..offsets[v + 1]];
-            // Each triangle as its two other corners in counter-clockwise order from v.
-            let mut wings = [(0u32, 0u32); 16];
-            if fan.len() < 3 || fan.len() > wings.len() {
-                return false;
-            }
-            for (w, &t) in wings.iter_mut().zip(fan) {
-                let tri = mesh.triangles[t as usize];
-                let Some(k) = (0..3).find(|&k| tri[k] as usize == v) else {
-                    return false;
-                };
-                *w = (tri[(k + 1) % 3], tri[(k + 2) % 3]);
-            }
-            let wings = &wings[..fan.len()];
-            // One closed fan: every neighbour begins exactly one wing and ends exactly one.
-            let closed = wings.iter().all(|&(a, b)| {
-                a != b
-                    && a as usize != v
-                    && b as usize != v
-                    && wings.iter().filter(|w| w.0 == a).count() == 1
-                    && wings.iter().filter(|w| w.1 == a).count() == 1
-                    && (a as usize) < n
-                    && (b as usize) < n
-            });
-            if !closed {
-                return false;
-            }
-            let p = mesh.vertices[v];
-            let arm = |a: u32| sub(mesh.vertices[a as usize], p);
-            let mut normal = [0.0; 3];
-            for &(a, b) in wings {
-                let c = cross(arm(a), arm(b));
-                for k in 0..3 {
-                    normal[k] += c[k];
-                }
-            }
-            let length = dot(normal, normal).sqrt();
-            if !(length.is_finite() && length > 0.0) {
-                return false;
-            }
-            let (e1, e2) = horizontal_frame(normal.map(|x| x / length));
-            let flat = |x: [f64; 3]| [dot(x, e1), dot(x, e2)];
-            let mut turns = 0;
-            for &(a, b) in wings {
-                let (pa, pb) = (flat(arm(a)), flat(arm(b)));
-                let sine = pa[0] * pb[1] - pa[1] * pb[0];
-                // One square root instead of two `hypot`s: an overflow gives an infinite
-                // scale, which fails the test below, so the fan is only left uncertified.
-                let scale =
-                    ((pa[0] * pa[0] + pa[1] * pa[1]) * (pb[0] * pb[0] + pb[1] * pb[1])).sqrt();
-                // Written so that a NaN fails it too.
-                if sine.partial_cmp(&(MIN_SECTOR_SINE * scale)) != Some(std::cmp::Ordering::Greater)
-                {
-                    return false;
-                }
-                // A counter-clockwise sector of less than half a turn that starts below the
-                // first axis and ends on or above it crosses the axis's positive half once; no
-                // other sector does, so these crossings count the turns around the vertex.
-                if pa[1] < 0.0 && pb[1] >= 0.0 {
-                    turns += 1;
-                }
-            }
-            turns == 1
-        })
-        .collect()
-}
+/// Triangles whose extents set the grid's cell size at most: the median of an even sample of
+/// this many is as good a size as the median of all.
+const EXTENT_SAMPLES: usize = 1 << 16;
 
 /// The uniform grid of candidate cells.
+#[derive(Default)]
 struct CellGrid {
     origin: Point,
     cell_mm: f64,
@@ -414,34 +351,59 @@ struct CellGrid {
 }
 
 impl CellGrid {
-    /// A grid over the boxes of all usable triangles with cells of twice the median triangle's
-    /// extent, but no more than about 64 cells per triangle (and 2·10⁹ in all, so that a cell
-    /// number fits 32 bits). `None` without a box.
-    fn new<'a>(boxes: impl Iterator<Item = &'a Bounds> + Clone) -> Option<Self> {
-        let usable = || boxes.clone();
-        let count = usable().count();
-        if count == 0 {
+    /// A grid over the finite vertices with cells of twice the median triangle's extent (over
+    /// at most [`EXTENT_SAMPLES`] usable triangles, evenly spread), but no more than about 64
+    /// cells per triangle (and 2·10⁹ in all, so that a cell number fits 32 bits). `None`
+    /// without a finite vertex.
+    fn new(mesh: &TriangleMesh) -> Option<Self> {
+        let finite = mesh
+            .vertices
+            .par_iter()
+            .filter(|p| p.iter().all(|x| x.is_finite()));
+        let (origin, top) = finite
+            .fold(
+                || ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]),
+                |(low, high), p| {
+                    (
+                        std::array::from_fn(|k| low[k].min(p[k])),
+                        std::array::from_fn(|k| high[k].max(p[k])),
+                    )
+                },
+            )
+            .reduce(
+                || ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]),
+                |(l1, h1), (l2, h2)| {
+                    (
+                        std::array::from_fn(|k| l1[k].min(l2[k])),
+                        std::array::from_fn(|k| h1[k].max(h2[k])),
+                    )
+                },
+            );
+        if origin[0] > top[0] {
             return None;
         }
-        let mut origin = [f64::INFINITY; 3];
-        let mut top = [f64::NEG_INFINITY; 3];
-        for b in usable() {
-            for k in 0..3 {
-                origin[k] = origin[k].min(f64::from(b[0][k]));
-                top[k] = top[k].max(f64::from(b[1][k]));
-            }
-        }
-        let mut extents: Vec<f64> = usable()
-            .map(|b| {
+        // The boxes are rounded outwards to single precision, so the grid is too.
+        let origin = bounds_of([origin; 3])[0].map(f64::from);
+        let top = bounds_of([top; 3])[1].map(f64::from);
+        let count = mesh.triangles.len();
+        let stride = count.div_ceil(EXTENT_SAMPLES).max(1);
+        let mut extents: Vec<f64> = (0..count)
+            .step_by(stride)
+            .filter_map(|t| shape_of(mesh.triangles[t], &mesh.vertices))
+            .map(|(_, b)| {
                 (0..3)
                     .map(|k| f64::from(b[1][k] - b[0][k]))
                     .fold(0.0, f64::max)
             })
             .collect();
-        let middle = extents.len() / 2;
-        let (_, median, _) = extents.select_nth_unstable_by(middle, f64::total_cmp);
         let span = (0..3).map(|k| top[k] - origin[k]).fold(0.0, f64::max);
-        let mut cell_mm = (2.0 * *median).max(span * 1e-9).max(f64::MIN_POSITIVE);
+        let median = if extents.is_empty() {
+            span
+        } else {
+            let middle = extents.len() / 2;
+            *extents.select_nth_unstable_by(middle, f64::total_cmp).1
+        };
+        let mut cell_mm = (2.0 * median).max(span * 1e-9).max(f64::MIN_POSITIVE);
         let limit = (64.0 * count as f64 + 64.0).min(2e9);
         let cells = |size: f64| (0..3).map(move |k| ((top[k] - origin[k]) / size).floor() + 1.0);
         while cells(cell_mm).product::<f64>() > limit {
@@ -456,9 +418,11 @@ impl CellGrid {
     }
 
     fn index(&self, p: [f32; 3]) -> [u32; 3] {
+        // A cast truncates towards zero and saturates, which is the floor for what is not
+        // below zero (the rest is clamped to 0 anyway): no call to the library's `floor`.
         std::array::from_fn(|k| {
-            let i = ((f64::from(p[k]) - self.origin[k]) / self.cell_mm).floor();
-            (i.max(0.0) as u32).min(self.dims[k] - 1)
+            let i = (f64::from(p[k]) - self.origin[k]) / self.cell_mm;
+            ((i.max(0.0)) as u32).min(self.dims[k] - 1)
         })
     }
 
@@ -484,7 +448,30 @@ fn sign(x: f64) -> i8 {
     }
 }
 
+/// `orient3d(a, b, c, d)`, or a number of the same sign: Shewchuk's first stage, inlined,
+/// decides nearly every call of the search, and the crate's adaptive stages the rest.
+#[inline]
 fn o3(a: Point, b: Point, c: Point, d: Point) -> f64 {
+    let (ad, bd, cd) = (sub(a, d), sub(b, d), sub(c, d));
+    let (bdx_cdy, cdx_bdy) = (bd[0] * cd[1], cd[0] * bd[1]);
+    let (cdx_ady, adx_cdy) = (cd[0] * ad[1], ad[0] * cd[1]);
+    let (adx_bdy, bdx_ady) = (ad[0] * bd[1], bd[0] * ad[1]);
+    let det =
+        ad[2] * (bdx_cdy - cdx_bdy) + bd[2] * (cdx_ady - adx_cdy) + cd[2] * (adx_bdy - bdx_ady);
+    let permanent = (bdx_cdy.abs() + cdx_bdy.abs()) * ad[2].abs()
+        + (cdx_ady.abs() + adx_cdy.abs()) * bd[2].abs()
+        + (adx_bdy.abs() + bdx_ady.abs()) * cd[2].abs();
+    if det.abs() > ORIENT3D_ERROR * permanent {
+        return det;
+    }
+    exact_o3(a, b, c, d)
+}
+
+/// Shewchuk's bound on the rounding of `orient3d`'s first stage relative to its permanent,
+/// `(7 + 56ε)ε` with `ε = 2⁻⁵³`.
+const ORIENT3D_ERROR: f64 = (7.0 + 56.0 * f64::EPSILON / 2.0) * f64::EPSILON / 2.0;
+
+fn exact_o3(a: Point, b: Point, c: Point, d: Point) -> f64 {
     let p = |p: Point| Coord3D {
         x: p[0],
         y: p[1],
@@ -518,8 +505,8 @@ fn o2(a: Point, b: Point, c: Point, axis: usize) -> f64 {
 }
 
 /// An axis whose projection keeps the triangle's area (exactly non-zero), trying the normal's
-/// largest component first; `None` for collinear corners.
-fn projection_axis(t: [Point; 3]) -> Option<usize> {
+/// largest component first, and whether that area is positive; `None` for collinear corners.
+fn projection_axis(t: [Point; 3]) -> Option<(usize, bool)> {
     let n = cross(sub(t[1], t[0]), sub(t[2], t[0])).map(f64::abs);
     let first = if n[0] >= n[1] && n[0] >= n[2] {
         0
@@ -528,10 +515,27 @@ fn projection_axis(t: [Point; 3]) -> Option<usize> {
     } else {
         2
     };
+    // `orient2d`'s own first stage, inlined: on a part's triangles it decides nearly all.
+    let (u, w) = ((first + 1) % 3, (first + 2) % 3);
+    let left = (t[0][u] - t[2][u]) * (t[1][w] - t[2][w]);
+    let right = (t[0][w] - t[2][w]) * (t[1][u] - t[2][u]);
+    let area = left - right;
+    let bound = ORIENT2D_ERROR * (left.abs() + right.abs());
+    if area.abs() > bound {
+        return Some((first, area > 0.0));
+    }
     [first, (first + 1) % 3, (first + 2) % 3]
         .into_iter()
-        .find(|&k| o2(t[0], t[1], t[2], k) != 0.0)
+        .find_map(|k| {
+            let area = o2(t[0], t[1], t[2], k);
+            (area != 0.0).then_some((k, area > 0.0))
+        })
 }
+
+/// Shewchuk's bound on the rounding of a 2D orientation in floating point relative to the sum
+/// of its two products' magnitudes, `(3 + 16ε)ε` with `ε = 2⁻⁵³`: an orientation larger than
+/// this has its sign.
+const ORIENT2D_ERROR: f64 = (3.0 + 16.0 * f64::EPSILON / 2.0) * f64::EPSILON / 2.0;
 
 /// Whether `x`, known to be collinear with `p` and `q` in the projection, lies between them.
 fn between(p: Point, q: Point, x: Point, axis: usize) -> bool {
@@ -728,11 +732,13 @@ mod tests {
         let Some(prepared) = Prepared::new(mesh) else {
             return Vec::new();
         };
-        let n = prepared.shapes.len();
+        let n = prepared.facings.len();
         let mut pairs = Vec::new();
         for s in 0..n {
             for t in s + 1..n {
-                if prepared.meet(s, t) {
+                if let (Some((a, _)), Some((b, _))) = (prepared.triangle(s), prepared.triangle(t))
+                    && prepared.meet(&a, &b)
+                {
                     pairs.push([s as u32, t as u32]);
                 }
             }
@@ -883,7 +889,8 @@ mod tests {
                 std::array::from_fn(|_| std::array::from_fn(|_| next(lattice)))
             };
             let (s, t) = (corners(), corners());
-            let (Some(axis_s), Some(axis_t)) = (projection_axis(s), projection_axis(t)) else {
+            let (Some((axis_s, _)), Some((axis_t, _))) = (projection_axis(s), projection_axis(t))
+            else {
                 continue;
             };
             let by_edges = edges(s)

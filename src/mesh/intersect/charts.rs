@@ -1,0 +1,548 @@
+//! Charts: pieces of the surface that provably do not pass through themselves, so that the
+//! search never visits their triangles pair by pair.
+//!
+//! The triangles are grouped by a block of grid cells (by the low corner of their boxes) and by
+//! the side they face: the axis their projection keeps and the exact sign of that projected
+//! area. A group is split into pieces connected through shared edges, and a piece is a chart
+//! when
+//!
+//! 1. every directed edge occurs at most once in the group (a consistently oriented surface),
+//! 2. the piece's boundary as a chain (its directed edges whose reverse is not in it) is a
+//!    single closed cycle, and
+//! 3. that cycle projects along the group's axis to a simple polygon: non-adjacent edges have no
+//!    point in common, adjacent ones only their shared corner.
+//!
+//! Then the projection is one-to-one on the piece. Every triangle projects with the same
+//! orientation, so a generic point of the plane is covered by as many triangles as the projected
+//! boundary winds around it (the boundary of a 2-chain carries its degree), which for a simple
+//! polygon is one inside and none outside. Two triangles whose projections overlapped would
+//! cover some point twice; a triangle touching the projection of a vertex or edge it does not
+//! share would cover points next to it twice, since the triangles around an interior vertex or
+//! edge cover a whole neighbourhood of it and those at the boundary the whole inside next to it
+//! (Volino and Magnenat-Thalmann, "Efficient self-collision detection on smoothly discretized
+//! surface animations using geometrical shape regularity", Computer Graphics Forum 13, 1994,
+//! state this criterion for a normal cone and a contour). So two triangles of a chart meet only
+//! where they share a vertex or an edge, which does not count.
+//!
+//! Every decision is exact: integer ids for the chain, and Shewchuk's `orient2d` in an axis
+//! projection for the areas and the polygon. A piece that fails a condition is searched pair by
+//! pair. A triangle of a chart needs the search only where its box overlaps the box of another
+//! piece: on a smooth surface that leaves the triangles near the charts' rims.
+
+use rayon::prelude::*;
+
+use super::{
+    Bounds, Candidate, CellGrid, Point, Prepared, Shape, boxes_overlap, o2, segments_meet_2d,
+};
+
+/// No chart: a triangle searched pair by pair with every other one near it.
+pub(super) const NO_CHART: u32 = u32::MAX;
+
+/// Grid cells per block side. Larger blocks leave fewer triangles on a rim, and larger groups
+/// to split into pieces; measured on a 2 M-triangle part, 24 gave the fastest search (16 and 32
+/// about 15 % slower).
+const BLOCK_CELLS: u32 = 24;
+
+/// The group of a usable triangle facing `facing` with box `bounds`: its block of
+/// [`BLOCK_CELLS`]³ grid cells (by the box's low corner) and its facing.
+pub(super) fn group_key(grid: &CellGrid, facing: u8, bounds: &Bounds) -> u64 {
+    let blocks = grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)));
+    let [i, j, k] = grid.index(bounds[0]).map(|c| u64::from(c / BLOCK_CELLS));
+    (i + blocks[0] * (j + blocks[1] * k)) * 6 + u64::from(facing)
+}
+
+/// A piece of a group, connected through its edges: a chart when conditions 1 to 3 of the
+/// module doc hold for it.
+#[derive(Clone, Copy)]
+struct Piece {
+    bounds: Bounds,
+    chart: bool,
+}
+
+/// The triangles of `prepared` that the search must list: those of pieces that are no chart,
+/// and those of charts whose boxes overlap the box of another piece; group by group in a fixed
+/// order.
+pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
+    let keys = &prepared.groups;
+    let triangle = |key: u64| key as u32 as usize;
+    let mut starts: Vec<usize> = (0..keys.len())
+        .filter(|&i| i == 0 || keys[i] >> 32 != keys[i - 1] >> 32)
+        .collect();
+    starts.push(keys.len());
+    // Each group's pieces, and each of its triangles' piece among them.
+    let split: Vec<(Vec<Piece>, Vec<u32>)> = starts
+        .par_windows(2)
+        .map_init(Scratch::default, |scratch, w| {
+            scratch.split(keys[w[0]..w[1]].iter().map(|&key| triangle(key)), prepared)
+        })
+        .collect();
+    let mut first = Vec::with_capacity(split.len());
+    let mut pieces = Vec::new();
+    for (group_pieces, _) in &split {
+        first.push(pieces.len());
+        pieces.extend_from_slice(group_pieces);
+    }
+    // What of the other pieces' boxes lies in each chart's box: a triangle of the chart meets
+    // another piece's box exactly when it meets that part of it.
+    let neighbours: Vec<Vec<Bounds>> = overlapping(&pieces)
+        .into_iter()
+        .enumerate()
+        .map(|(p, near)| {
+            let own = pieces[p].bounds;
+            let clipped = near.iter().map(|&q| {
+                let other = pieces[q as usize].bounds;
+                [
+                    std::array::from_fn(|k| own[0][k].max(other[0][k])),
+                    std::array::from_fn(|k| own[1][k].min(other[1][k])),
+                ]
+            });
+            if pieces[p].chart {
+                clipped.collect()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let (split, first, pieces, neighbours) = (&split, &first, &pieces, &neighbours);
+    starts
+        .par_windows(2)
+        .enumerate()
+        .flat_map_iter(|(g, w)| {
+            let local = &split[g].1;
+            (keys[w[0]..w[1]].iter().zip(local)).filter_map(move |(&key, &l)| {
+                let p = first[g] + l as usize;
+                let t = triangle(key);
+                if !pieces[p].chart {
+                    return prepared.candidate(t, NO_CHART);
+                }
+                // Without a short circuit, so that it runs as straight-line code.
+                let b = &prepared.boxes[t];
+                let near = neighbours[p]
+                    .iter()
+                    .fold(false, |hit, o| hit | boxes_overlap(b, o));
+                if near {
+                    prepared.candidate(t, p as u32)
+                } else {
+                    None
+                }
+            })
+        })
+        .collect()
+}
+
+/// For each piece, the other pieces whose boxes overlap its box: a sweep along x.
+fn overlapping(pieces: &[Piece]) -> Vec<Vec<u32>> {
+    let low = |p: u32| pieces[p as usize].bounds[0][0];
+    let mut order: Vec<u32> = (0..pieces.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| low(a).total_cmp(&low(b)));
+    let mut neighbours = vec![Vec::new(); pieces.len()];
+    for (x, &a) in order.iter().enumerate() {
+        let box_a = &pieces[a as usize].bounds;
+        for &b in &order[x + 1..] {
+            let box_b = &pieces[b as usize].bounds;
+            if box_b[0][0] > box_a[1][0] {
+                break;
+            }
+            if boxes_overlap(box_a, box_b) {
+                neighbours[a as usize].push(b);
+                neighbours[b as usize].push(a);
+            }
+        }
+    }
+    neighbours
+}
+
+/// Buffers reused from group to group.
+#[derive(Default)]
+struct Scratch {
+    /// The group's triangles and their boxes.
+    shapes: Vec<(Shape, Bounds)>,
+    /// An open-addressing hash set of directed edges `a << 32 | b`, with the triangle (its
+    /// place in `shapes`) that has each.
+    edges: Vec<u64>,
+    owners: Vec<u32>,
+    stack: Vec<u32>,
+    /// Boundary edges as `(piece, from, to)`.
+    boundary: Vec<(u32, u32, u32)>,
+    cycle: Vec<Point>,
+}
+
+/// No triangle: a boundary edge's neighbour, or a triangle not yet in a piece.
+const NO_TRIANGLE: u32 = u32::MAX;
+
+/// An empty slot of [`Scratch::edges`]: no edge, since its two vertices would be equal.
+const NO_EDGE: u64 = u64::MAX;
+
+impl Scratch {
+    /// The pieces of the group of `triangles` (usable, facing one way), and for each triangle
+    /// its piece.
+    fn split(
+        &mut self,
+        triangles: impl Iterator<Item = usize>,
+        prepared: &Prepared,
+    ) -> (Vec<Piece>, Vec<u32>) {
+        self.shapes.clear();
+        self.shapes
+            .extend(triangles.filter_map(|t| prepared.triangle(t)));
+        let m = self.shapes.len();
+        let whole = |chart: bool, shapes: &[(Shape, Bounds)]| {
+            let mut bounds = [[f32::INFINITY; 3], [f32::NEG_INFINITY; 3]];
+            for (_, b) in shapes {
+                for k in 0..3 {
+                    bounds[0][k] = bounds[0][k].min(b[0][k]);
+                    bounds[1][k] = bounds[1][k].max(b[1][k]);
+                }
+            }
+            Piece { bounds, chart }
+        };
+        let bits = (6 * m).next_power_of_two().trailing_zeros();
+        self.edges.clear();
+        self.edges.resize(1 << bits, NO_EDGE);
+        self.owners.clear();
+        self.owners.resize(1 << bits, 0);
+        let mask = (1usize << bits) - 1;
+        // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the product.
+        let slot = |e: u64| (e.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize;
+        let directed = |shape: &Shape| {
+            let [a, b, c] = shape.ids.map(u64::from);
+            [a << 32 | b, b << 32 | c, c << 32 | a]
+        };
+        let find = |edges: &[u64], e: u64| {
+            let mut s = slot(e);
+            while edges[s] != NO_EDGE {
+                if edges[s] == e {
+                    return Some(s);
+                }
+                s = (s + 1) & mask;
+            }
+            None
+        };
+        for (i, (shape, _)) in self.shapes.iter().enumerate() {
+            for e in directed(shape) {
+                let mut s = slot(e);
+                while self.edges[s] != NO_EDGE {
+                    if self.edges[s] == e {
+                        // A directed edge twice: no consistently oriented surface.
+                        return (vec![whole(false, &self.shapes)], vec![0; m]);
+                    }
+                    s = (s + 1) & mask;
+                }
+                self.edges[s] = e;
+                self.owners[s] = i as u32;
+            }
+        }
+        // Pieces flooded across the interior edges, numbered by their first triangle; the
+        // edges without a reverse in the piece are its boundary. Where a piece's boundary passes
+        // a corner twice (its triangles around that corner in two separate fans), the triangles
+        // at that corner are set aside and the rest flooded again: set aside, they are searched
+        // pair by pair, and the piece around them can be a chart.
+        let mut aside = vec![false; m];
+        for round in 0..=PINCH_ROUNDS {
+            let (pieces, local, pinched) = self.flood(&aside, prepared, &directed, &find);
+            if pinched.is_empty() || round == PINCH_ROUNDS {
+                return (pieces, local);
+            }
+            for (i, (shape, _)) in self.shapes.iter().enumerate() {
+                if shape.ids.iter().any(|v| pinched.binary_search(v).is_ok()) {
+                    aside[i] = true;
+                }
+            }
+        }
+        unreachable!("the last round returns")
+    }
+
+    /// One flood of [`Scratch::split`]: the pieces of the triangles not `aside` (charts where
+    /// they pass conditions 2 and 3) and of those aside (never charts), each triangle's piece,
+    /// and the corners, sorted, where a piece's boundary passes twice.
+    fn flood(
+        &mut self,
+        aside: &[bool],
+        prepared: &Prepared,
+        directed: &impl Fn(&Shape) -> [u64; 3],
+        find: &impl Fn(&[u64], u64) -> Option<usize>,
+    ) -> (Vec<Piece>, Vec<u32>, Vec<u32>) {
+        let m = self.shapes.len();
+        self.boundary.clear();
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut local = vec![NO_TRIANGLE; m];
+        for seed in 0..m {
+            if local[seed] != NO_TRIANGLE {
+                continue;
+            }
+            let p = pieces.len() as u32;
+            let mut bounds = [[f32::INFINITY; 3], [f32::NEG_INFINITY; 3]];
+            local[seed] = p;
+            self.stack.clear();
+            self.stack.push(seed as u32);
+            while let Some(i) = self.stack.pop() {
+                let (shape, b) = &self.shapes[i as usize];
+                for k in 0..3 {
+                    bounds[0][k] = bounds[0][k].min(b[0][k]);
+                    bounds[1][k] = bounds[1][k].max(b[1][k]);
+                }
+                for e in directed(shape) {
+                    let across = find(&self.edges, e.rotate_left(32))
+                        .map(|s| self.owners[s] as usize)
+                        .filter(|&j| aside[j] == aside[seed]);
+                    match across {
+                        None => self.boundary.push((p, (e >> 32) as u32, e as u32)),
+                        Some(j) if local[j] == NO_TRIANGLE => {
+                            local[j] = p;
+                            self.stack.push(j as u32);
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            pieces.push(Piece {
+                bounds,
+                chart: !aside[seed],
+            });
+        }
+        // Each piece's boundary, sorted by its first vertex.
+        self.boundary.sort_unstable();
+        let axis = usize::from(self.shapes.first().map_or(0, |s| s.0.facing / 2));
+        let mut pinched = Vec::new();
+        let mut start = 0;
+        for (p, piece) in pieces.iter_mut().enumerate() {
+            let end = start + self.boundary[start..].partition_point(|e| e.0 == p as u32);
+            let edges = &self.boundary[start..end];
+            start = end;
+            if !piece.chart {
+                continue;
+            }
+            let twice = edges
+                .windows(2)
+                .filter(|w| w[0].1 == w[1].1)
+                .map(|w| w[0].1);
+            let before = pinched.len();
+            pinched.extend(twice);
+            piece.chart =
+                pinched.len() == before && one_simple_cycle(edges, prepared, axis, &mut self.cycle);
+        }
+        pinched.sort_unstable();
+        pinched.dedup();
+        (pieces, local, pinched)
+    }
+}
+
+/// Rounds of setting aside the triangles at pinched corners ([`Scratch::split`]).
+const PINCH_ROUNDS: usize = 3;
+
+/// Whether the boundary `edges` of one piece (`(piece, from, to)`, sorted) form one closed
+/// cycle that is a simple polygon in the projection dropping `axis`.
+fn one_simple_cycle(
+    edges: &[(u32, u32, u32)],
+    prepared: &Prepared,
+    axis: usize,
+    cycle: &mut Vec<Point>,
+) -> bool {
+    if edges.len() < 3 || edges.windows(2).any(|w| w[0].1 == w[1].1) {
+        return false;
+    }
+    cycle.clear();
+    let start = edges[0].1;
+    let mut v = start;
+    loop {
+        cycle.push(prepared.vertices[v as usize]);
+        let Ok(i) = edges.binary_search_by_key(&v, |e| e.1) else {
+            return false;
+        };
+        v = edges[i].2;
+        if v == start {
+            break;
+        }
+        if cycle.len() == edges.len() {
+            return false;
+        }
+    }
+    cycle.len() == edges.len() && simple_polygon(cycle, axis)
+}
+
+/// Whether the closed polygon through `points` is simple in the projection dropping `axis`.
+fn simple_polygon(points: &[Point], axis: usize) -> bool {
+    let l = points.len();
+    let (u, w) = ((axis + 1) % 3, (axis + 2) % 3);
+    let next = |i: usize| (i + 1) % l;
+    // Adjacent edges a → b → c meet at b alone: c neither at b nor turned back along b → a.
+    for i in 0..l {
+        let (a, b, c) = (points[(i + l - 1) % l], points[i], points[next(i)]);
+        if b[u] == c[u] && b[w] == c[w] {
+            return false;
+        }
+        if o2(a, b, c, axis) == 0.0 {
+            // On one line, and a ≠ b there, so along a coordinate in which they differ c lies
+            // on the other side of b (comparisons are exact).
+            let k = if a[u] != b[u] { u } else { w };
+            if (c[k] > b[k]) == (a[k] > b[k]) {
+                return false;
+            }
+        }
+    }
+    // Non-adjacent edges apart: a sweep along the first coordinate.
+    let low = |i: usize, k: usize| points[i][k].min(points[next(i)][k]);
+    let high = |i: usize, k: usize| points[i][k].max(points[next(i)][k]);
+    let mut order: Vec<usize> = (0..l).collect();
+    order.sort_unstable_by(|&i, &j| low(i, u).total_cmp(&low(j, u)));
+    for (x, &i) in order.iter().enumerate() {
+        for &j in &order[x + 1..] {
+            if low(j, u) > high(i, u) {
+                break;
+            }
+            if j == next(i) || i == next(j) || low(j, w) > high(i, w) || low(i, w) > high(j, w) {
+                continue;
+            }
+            if segments_meet_2d(points[i], points[next(i)], points[j], points[next(j)], axis) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Prepared, self_intersecting_pairs};
+    use super::*;
+    use crate::mesh::TriangleMesh;
+
+    /// A flat strip around the z axis from radius 1 to 1.5 over `turns` turns, rising by
+    /// `rise` per turn, with all triangles facing up.
+    fn strip(turns: f64, rise: f64) -> TriangleMesh {
+        let steps = (40.0 * turns).round() as u32;
+        let mut vertices = Vec::new();
+        for i in 0..=steps {
+            let angle = std::f64::consts::TAU * turns * f64::from(i) / f64::from(steps);
+            let z = rise * turns * f64::from(i) / f64::from(steps);
+            for r in [1.0, 1.5] {
+                vertices.push([r * angle.cos(), r * angle.sin(), z]);
+            }
+        }
+        let triangles = (0..steps)
+            .flat_map(|i| {
+                let (a, b, c, d) = (2 * i, 2 * i + 1, 2 * i + 2, 2 * i + 3);
+                [[a, b, d], [a, d, c]]
+            })
+            .collect();
+        TriangleMesh {
+            vertices,
+            triangles,
+        }
+    }
+
+    fn listed_of(mesh: &TriangleMesh) -> Vec<Candidate> {
+        listed(&Prepared::new(mesh).expect("finite"))
+    }
+
+    #[test]
+    fn a_strip_that_projects_one_to_one_is_a_chart() {
+        let open = strip(0.75, 0.0);
+        assert!(listed_of(&open).is_empty());
+        assert!(self_intersecting_pairs(&open).is_empty());
+    }
+
+    #[test]
+    fn a_strip_over_more_than_a_turn_is_searched_pair_by_pair() {
+        // Flat: the last quarter turn lies on the first, and the search finds them.
+        let flat = strip(1.25, 0.0);
+        let listed = listed_of(&flat);
+        assert_eq!(listed.len(), flat.triangles.len());
+        assert!(listed.iter().all(|c| c.chart == NO_CHART));
+        assert!(!self_intersecting_pairs(&flat).is_empty());
+        // Rising like a ramp: every triangle still faces up and the projection still
+        // overlaps, so it is no chart, but the surface does not meet itself.
+        let ramp = strip(1.25, 0.5);
+        assert_eq!(listed_of(&ramp).len(), ramp.triangles.len());
+        assert!(self_intersecting_pairs(&ramp).is_empty());
+    }
+
+    #[test]
+    fn simple_polygons_are_told_from_crossing_and_touching_ones() {
+        let at = |points: &[[f64; 2]]| -> Vec<Point> {
+            points.iter().map(|&[x, y]| [0.0, x, y]).collect()
+        };
+        let square = at(&[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
+        assert!(simple_polygon(&square, 0));
+        let bow_tie = at(&[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]);
+        assert!(!simple_polygon(&bow_tie, 0));
+        // Turning back along the edge it came by.
+        let spike = at(&[[0.0, 0.0], [2.0, 0.0], [1.0, 0.0], [1.0, 1.0]]);
+        assert!(!simple_polygon(&spike, 0));
+        // Straight on through a corner is fine.
+        let straight = at(&[[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [1.0, 1.0]]);
+        assert!(simple_polygon(&straight, 0));
+        // A corner on a non-adjacent edge, and two corners at one point.
+        let touching = at(&[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [1.0, 0.0], [0.0, 2.0]]);
+        assert!(!simple_polygon(&touching, 0));
+        let pinched = at(&[
+            [0.0, 0.0],
+            [1.0, 1.0],
+            [2.0, 0.0],
+            [2.0, 2.0],
+            [1.0, 1.0],
+            [0.0, 2.0],
+        ]);
+        assert!(!simple_polygon(&pinched, 0));
+    }
+
+    /// A smooth closed surface over several blocks: most of it is in charts and skipped, and
+    /// with vertices shaken hard enough to fold it in places the search still finds exactly
+    /// the pairs brute force finds.
+    #[test]
+    fn charts_skip_most_of_a_smooth_surface_and_miss_no_fold() {
+        let grid = crate::Grid::new([64, 40, 32], 1.0);
+        let field: Vec<f64> = (0..grid.element_count())
+            .map(|e| {
+                let [i, j, k] = grid.element_coords(e).map(|c| c as f64);
+                let wave = (i / 12.0).sin() * (j / 9.0).cos() + (k / 8.0).sin() * (i / 14.0).cos();
+                (0.5 + 0.3 * wave).clamp(0.0, 1.0)
+            })
+            .collect();
+        let anchors: Vec<[f64; 3]> = (0..=40)
+            .flat_map(|j| (0..=32).map(move |k| [0.0, f64::from(j), f64::from(k)]))
+            .collect();
+        let params = crate::mesh::PartParams::default();
+        let kept = crate::mesh::KeptGeometry::default();
+        let smooth = crate::mesh::make_part(&field, &grid, &anchors, &params, &kept).mesh;
+        let listed = listed_of(&smooth).len();
+        assert!(
+            3 * listed < smooth.triangles.len(),
+            "{listed} of {}",
+            smooth.triangles.len()
+        );
+        assert!(self_intersecting_pairs(&smooth).is_empty());
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut shaken = smooth.clone();
+        for p in shaken.vertices.iter_mut() {
+            if next() < 0.02 {
+                for c in p.iter_mut() {
+                    *c += 1.5 * (next() - 0.5);
+                }
+            }
+        }
+        let pairs = self_intersecting_pairs(&shaken);
+        assert!(!pairs.is_empty());
+        let prepared = Prepared::new(&shaken).expect("finite");
+        let mut expected = Vec::new();
+        for s in 0..shaken.triangles.len() {
+            let Some((a, box_a)) = prepared.triangle(s) else {
+                continue;
+            };
+            for t in s + 1..shaken.triangles.len() {
+                if let Some((b, box_b)) = prepared.triangle(t)
+                    && boxes_overlap(&box_a, &box_b)
+                    && prepared.meet(&a, &b)
+                {
+                    expected.push([s as u32, t as u32]);
+                }
+            }
+        }
+        assert_eq!(pairs, expected);
+    }
+}

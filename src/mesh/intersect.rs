@@ -955,7 +955,7 @@ mod tests {
     }
 
     /// Closed surfaces of random fields, their vertices shaken hard enough to fold the surface
-    /// in places: the grid with its embedded-fan shortcut finds exactly the brute-force pairs.
+    /// in places: the search with its charts finds exactly the brute-force pairs.
     #[test]
     fn shaken_surfaces_agree_with_brute_force() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;

@@ -511,13 +511,8 @@ mod tests {
             smooth.triangles.len()
         );
         assert!(self_intersecting_pairs(&smooth).is_empty());
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut random = crate::mesh::test_support::Lcg(7);
+        let mut next = || random.next();
         let mut shaken = smooth.clone();
         for p in shaken.vertices.iter_mut() {
             if next() < 0.02 {

@@ -524,20 +524,26 @@ mod tests {
         let pairs = self_intersecting_pairs(&shaken);
         assert!(!pairs.is_empty());
         let prepared = Prepared::new(&shaken).expect("finite");
+        // Every pair with overlapping boxes, by a plain sweep along x, and the exact test.
+        let usable: Vec<(usize, Shape, Bounds)> = (0..shaken.triangles.len())
+            .filter_map(|t| prepared.triangle(t).map(|(shape, b)| (t, shape, b)))
+            .collect();
+        let mut order: Vec<usize> = (0..usable.len()).collect();
+        order.sort_by(|&i, &j| usable[i].2[0][0].total_cmp(&usable[j].2[0][0]));
         let mut expected = Vec::new();
-        for s in 0..shaken.triangles.len() {
-            let Some((a, box_a)) = prepared.triangle(s) else {
-                continue;
-            };
-            for t in s + 1..shaken.triangles.len() {
-                if let Some((b, box_b)) = prepared.triangle(t)
-                    && boxes_overlap(&box_a, &box_b)
-                    && prepared.meet(&a, &b)
-                {
-                    expected.push([s as u32, t as u32]);
+        for (x, &i) in order.iter().enumerate() {
+            let (s, a, box_a) = usable[i];
+            for &j in &order[x + 1..] {
+                let (t, b, box_b) = usable[j];
+                if box_b[0][0] > box_a[1][0] {
+                    break;
+                }
+                if boxes_overlap(&box_a, &box_b) && prepared.meet(&a, &b) {
+                    expected.push([s.min(t) as u32, s.max(t) as u32]);
                 }
             }
         }
+        expected.sort_unstable();
         assert_eq!(pairs, expected);
     }
 }

@@ -237,7 +237,8 @@ impl Scratch {
         // at that corner are set aside and the rest flooded again: set aside, they are searched
         // pair by pair, and the piece around them can be a chart.
         let mut aside = vec![false; m];
-        for round in 0..=PINCH_ROUNDS {
+        let mut round = 0;
+        loop {
             let (pieces, local, pinched) = self.flood(&aside, prepared, &directed, &find);
             if pinched.is_empty() || round == PINCH_ROUNDS {
                 return (pieces, local);
@@ -247,8 +248,8 @@ impl Scratch {
                     aside[i] = true;
                 }
             }
+            round += 1;
         }
-        unreachable!("the last round returns")
     }
 
     /// One flood of [`Scratch::split`]: the pieces of the triangles not `aside` (charts where

@@ -157,10 +157,7 @@ fn overlapping(pieces: &[Piece]) -> Vec<Vec<u32>> {
 struct Scratch {
     /// The group's triangles and their boxes.
     shapes: Vec<(Shape, Bounds)>,
-    /// An open-addressing hash set of directed edges `a << 32 | b`, with the triangle (its
-    /// place in `shapes`) that has each.
-    edges: Vec<u64>,
-    owners: Vec<u32>,
+    edges: EdgeSet,
     stack: Vec<u32>,
     /// Boundary edges as `(piece, from, to)`.
     boundary: Vec<(u32, u32, u32)>,
@@ -170,8 +167,74 @@ struct Scratch {
 /// No triangle: a boundary edge's neighbour, or a triangle not yet in a piece.
 const NO_TRIANGLE: u32 = u32::MAX;
 
-/// An empty slot of [`Scratch::edges`]: no edge, since its two vertices would be equal.
+/// An empty slot of an [`EdgeSet`]: no edge, since its two vertices would be equal.
 const NO_EDGE: u64 = u64::MAX;
+
+/// The directed edges of a group, `a << 32 | b`, each with the triangle (its place in the
+/// group) that has it: an open-addressing hash table with linear probing, at most three eighths
+/// full.
+#[derive(Default)]
+struct EdgeSet {
+    keys: Vec<u64>,
+    owners: Vec<u32>,
+    bits: u32,
+}
+
+impl EdgeSet {
+    /// Empty, with room for the edges of `triangles` triangles.
+    fn reset(&mut self, triangles: usize) {
+        self.bits = (6 * triangles).next_power_of_two().trailing_zeros();
+        self.keys.clear();
+        self.keys.resize(1 << self.bits, NO_EDGE);
+        self.owners.clear();
+        self.owners.resize(1 << self.bits, 0);
+    }
+
+    /// The slot that holds `e`, or the empty slot where it would go.
+    fn slot(&self, e: u64) -> usize {
+        let mask = (1usize << self.bits) - 1;
+        // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the product.
+        let mut s = (e.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits)) as usize;
+        while self.keys[s] != NO_EDGE && self.keys[s] != e {
+            s = (s + 1) & mask;
+        }
+        s
+    }
+
+    /// Adds `e` of triangle `owner`; `false` when it was there already.
+    fn insert(&mut self, e: u64, owner: u32) -> bool {
+        let s = self.slot(e);
+        if self.keys[s] == e {
+            return false;
+        }
+        self.keys[s] = e;
+        self.owners[s] = owner;
+        true
+    }
+
+    /// The triangle that has `e`, if one does.
+    fn owner(&self, e: u64) -> Option<usize> {
+        let s = self.slot(e);
+        (self.keys[s] == e).then_some(self.owners[s] as usize)
+    }
+}
+
+/// The directed edges of a triangle as [`EdgeSet`] keys.
+fn directed(shape: &Shape) -> [u64; 3] {
+    let [a, b, c] = shape.ids.map(u64::from);
+    [a << 32 | b, b << 32 | c, c << 32 | a]
+}
+
+/// No box: what [`enclose`] grows from.
+const NO_BOUNDS: Bounds = [[f32::INFINITY; 3], [f32::NEG_INFINITY; 3]];
+
+/// Grows `bounds` to hold `b`.
+fn enclose(bounds: &mut Bounds, b: &Bounds) {
+    for k in 0..3 {
+        bounds[0][k] = bounds[0][k].min(b[0][k]);
+        bounds[1][k] = bounds[1][k].max(b[1][k]);
+    }
+}
 
 impl Scratch {
     /// The pieces of the group of `triangles` (usable, facing one way), and for each triangle
@@ -185,50 +248,21 @@ impl Scratch {
         self.shapes
             .extend(triangles.filter_map(|t| prepared.triangle(t)));
         let m = self.shapes.len();
-        let whole = |chart: bool, shapes: &[(Shape, Bounds)]| {
-            let mut bounds = [[f32::INFINITY; 3], [f32::NEG_INFINITY; 3]];
-            for (_, b) in shapes {
-                for k in 0..3 {
-                    bounds[0][k] = bounds[0][k].min(b[0][k]);
-                    bounds[1][k] = bounds[1][k].max(b[1][k]);
-                }
-            }
-            Piece { bounds, chart }
-        };
-        let bits = (6 * m).next_power_of_two().trailing_zeros();
-        self.edges.clear();
-        self.edges.resize(1 << bits, NO_EDGE);
-        self.owners.clear();
-        self.owners.resize(1 << bits, 0);
-        let mask = (1usize << bits) - 1;
-        // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the product.
-        let slot = |e: u64| (e.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize;
-        let directed = |shape: &Shape| {
-            let [a, b, c] = shape.ids.map(u64::from);
-            [a << 32 | b, b << 32 | c, c << 32 | a]
-        };
-        let find = |edges: &[u64], e: u64| {
-            let mut s = slot(e);
-            while edges[s] != NO_EDGE {
-                if edges[s] == e {
-                    return Some(s);
-                }
-                s = (s + 1) & mask;
-            }
-            None
-        };
+        self.edges.reset(m);
         for (i, (shape, _)) in self.shapes.iter().enumerate() {
             for e in directed(shape) {
-                let mut s = slot(e);
-                while self.edges[s] != NO_EDGE {
-                    if self.edges[s] == e {
-                        // A directed edge twice: no consistently oriented surface.
-                        return (vec![whole(false, &self.shapes)], vec![0; m]);
+                if !self.edges.insert(e, i as u32) {
+                    // A directed edge twice: no consistently oriented surface.
+                    let mut bounds = NO_BOUNDS;
+                    for (_, b) in &self.shapes {
+                        enclose(&mut bounds, b);
                     }
-                    s = (s + 1) & mask;
+                    let whole = Piece {
+                        bounds,
+                        chart: false,
+                    };
+                    return (vec![whole], vec![0; m]);
                 }
-                self.edges[s] = e;
-                self.owners[s] = i as u32;
             }
         }
         // Pieces flooded across the interior edges, numbered by their first triangle; the
@@ -239,7 +273,7 @@ impl Scratch {
         let mut aside = vec![false; m];
         let mut round = 0;
         loop {
-            let (pieces, local, pinched) = self.flood(&aside, prepared, &directed, &find);
+            let (pieces, local, pinched) = self.flood(&aside, prepared);
             if pinched.is_empty() || round == PINCH_ROUNDS {
                 return (pieces, local);
             }
@@ -255,13 +289,7 @@ impl Scratch {
     /// One flood of [`Scratch::split`]: the pieces of the triangles not `aside` (charts where
     /// they pass conditions 2 and 3) and of those aside (never charts), each triangle's piece,
     /// and the corners, sorted, where a piece's boundary passes twice.
-    fn flood(
-        &mut self,
-        aside: &[bool],
-        prepared: &Prepared,
-        directed: &impl Fn(&Shape) -> [u64; 3],
-        find: &impl Fn(&[u64], u64) -> Option<usize>,
-    ) -> (Vec<Piece>, Vec<u32>, Vec<u32>) {
+    fn flood(&mut self, aside: &[bool], prepared: &Prepared) -> (Vec<Piece>, Vec<u32>, Vec<u32>) {
         let m = self.shapes.len();
         self.boundary.clear();
         let mut pieces: Vec<Piece> = Vec::new();
@@ -271,20 +299,16 @@ impl Scratch {
                 continue;
             }
             let p = pieces.len() as u32;
-            let mut bounds = [[f32::INFINITY; 3], [f32::NEG_INFINITY; 3]];
+            let mut bounds = NO_BOUNDS;
             local[seed] = p;
             self.stack.clear();
             self.stack.push(seed as u32);
             while let Some(i) = self.stack.pop() {
                 let (shape, b) = &self.shapes[i as usize];
-                for k in 0..3 {
-                    bounds[0][k] = bounds[0][k].min(b[0][k]);
-                    bounds[1][k] = bounds[1][k].max(b[1][k]);
-                }
+                enclose(&mut bounds, b);
                 for e in directed(shape) {
-                    let across = find(&self.edges, e.rotate_left(32))
-                        .map(|s| self.owners[s] as usize)
-                        .filter(|&j| aside[j] == aside[seed]);
+                    let across =
+                        (self.edges.owner(e.rotate_left(32))).filter(|&j| aside[j] == aside[seed]);
                     match across {
                         None => self.boundary.push((p, (e >> 32) as u32, e as u32)),
                         Some(j) if local[j] == NO_TRIANGLE => {
@@ -330,15 +354,16 @@ impl Scratch {
 /// Rounds of setting aside the triangles at pinched corners ([`Scratch::split`]).
 const PINCH_ROUNDS: usize = 3;
 
-/// Whether the boundary `edges` of one piece (`(piece, from, to)`, sorted) form one closed
-/// cycle that is a simple polygon in the projection dropping `axis`.
+/// Whether the boundary `edges` of one piece (`(piece, from, to)`, sorted, no corner starting
+/// two of them: [`Scratch::flood`] sets such pieces aside first) form one closed cycle that is a
+/// simple polygon in the projection dropping `axis`.
 fn one_simple_cycle(
     edges: &[(u32, u32, u32)],
     prepared: &Prepared,
     axis: usize,
     cycle: &mut Vec<Point>,
 ) -> bool {
-    if edges.len() < 3 || edges.windows(2).any(|w| w[0].1 == w[1].1) {
+    if edges.len() < 3 {
         return false;
     }
     cycle.clear();

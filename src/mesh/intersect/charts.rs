@@ -31,9 +31,7 @@
 
 use rayon::prelude::*;
 
-use super::{
-    Bounds, Candidate, CellGrid, Point, Prepared, Shape, boxes_overlap, o2, segments_meet_2d,
-};
+use super::{Bounds, Candidate, CellGrid, Point, Prepared, boxes_overlap, o2, segments_meet_2d};
 
 /// No chart: a triangle searched pair by pair with every other one near it.
 pub(super) const NO_CHART: u32 = u32::MAX;
@@ -49,6 +47,12 @@ pub(super) fn group_key(grid: &CellGrid, facing: u8, bounds: &Bounds) -> u64 {
     let blocks = grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)));
     let [i, j, k] = grid.index(bounds[0]).map(|c| u64::from(c / BLOCK_CELLS));
     (i + blocks[0] * (j + blocks[1] * k)) * 6 + u64::from(facing)
+}
+
+/// The number of groups [`group_key`] can give on `grid`.
+pub(super) fn group_count(grid: &CellGrid) -> u64 {
+    let blocks = grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)));
+    blocks.iter().product::<u64>() * 6
 }
 
 /// A piece of a group, connected through its edges: a chart when conditions 1 to 3 of the
@@ -73,7 +77,7 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
     let split: Vec<(Vec<Piece>, Vec<u32>)> = starts
         .par_windows(2)
         .map_init(Scratch::default, |scratch, w| {
-            scratch.split(keys[w[0]..w[1]].iter().map(|&key| triangle(key)), prepared)
+            scratch.split(&keys[w[0]..w[1]], prepared)
         })
         .collect();
     let mut first = Vec::with_capacity(split.len());
@@ -116,7 +120,7 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
                     return prepared.candidate(t, NO_CHART);
                 }
                 // Without a short circuit, so that it runs as straight-line code.
-                let b = &prepared.boxes[t];
+                let b = &prepared.bounds(t);
                 let near = neighbours[p]
                     .iter()
                     .fold(false, |hit, o| hit | boxes_overlap(b, o));
@@ -155,9 +159,12 @@ fn overlapping(pieces: &[Piece]) -> Vec<Vec<u32>> {
 /// Buffers reused from group to group.
 #[derive(Default)]
 struct Scratch {
-    /// The group's triangles and their boxes.
-    shapes: Vec<(Shape, Bounds)>,
+    /// The corners of the group's triangles.
+    corners: Vec<[u32; 3]>,
     edges: EdgeSet,
+    /// For each triangle of the group, the triangle across each of its edges (as
+    /// [`directed`] lists them), or [`NO_TRIANGLE`].
+    across: Vec<[u32; 3]>,
     stack: Vec<u32>,
     /// Boundary edges as `(piece, from, to)`.
     boundary: Vec<(u32, u32, u32)>,
@@ -170,24 +177,36 @@ const NO_TRIANGLE: u32 = u32::MAX;
 /// An empty slot of an [`EdgeSet`]: no edge, since its two vertices would be equal.
 const NO_EDGE: u64 = u64::MAX;
 
-/// The directed edges of a group, `a << 32 | b`, each with the triangle (its place in the
-/// group) that has it: an open-addressing hash table with linear probing, at most three eighths
-/// full.
+/// The directed edges of a group, `a << 32 | b`, that still wait for their reverse, each with
+/// the triangle (its place in the group) that has it: an open-addressing hash table with linear
+/// probing, at most three quarters full and usually under two fifths (an edge leaves once its
+/// reverse comes).
 #[derive(Default)]
 struct EdgeSet {
     keys: Vec<u64>,
+    /// The triangle, or [`NO_TRIANGLE`] once the reverse came.
     owners: Vec<u32>,
     bits: u32,
+}
+
+/// What [`EdgeSet::pair`] found for an edge.
+enum Pairing {
+    /// The triangle with the reverse edge, which now has its pair.
+    Across(usize),
+    /// No reverse yet: the edge waits for it.
+    Waiting,
+    /// The edge, or its reverse with a pair already, was there before: a directed edge twice.
+    Twice,
 }
 
 impl EdgeSet {
     /// Empty, with room for the edges of `triangles` triangles.
     fn reset(&mut self, triangles: usize) {
-        self.bits = (6 * triangles).next_power_of_two().trailing_zeros();
+        self.bits = (4 * triangles).next_power_of_two().trailing_zeros();
         self.keys.clear();
         self.keys.resize(1 << self.bits, NO_EDGE);
         self.owners.clear();
-        self.owners.resize(1 << self.bits, 0);
+        self.owners.resize(1 << self.bits, NO_TRIANGLE);
     }
 
     /// The slot that holds `e`, or the empty slot where it would go.
@@ -201,27 +220,33 @@ impl EdgeSet {
         s
     }
 
-    /// Adds `e` of triangle `owner`; `false` when it was there already.
-    fn insert(&mut self, e: u64, owner: u32) -> bool {
+    /// Pairs `e` of triangle `owner` with its reverse if that is waiting, or lets it wait.
+    /// Each edge costs one probe, two when it has to wait, and a waiting edge stays in the
+    /// table with its pair marked, so that a third edge between the same two vertices in
+    /// either direction is seen.
+    fn pair(&mut self, e: u64, owner: u32) -> Pairing {
+        let reverse = self.slot(e.rotate_left(32));
+        if self.keys[reverse] != NO_EDGE {
+            let across = self.owners[reverse];
+            if across == NO_TRIANGLE {
+                return Pairing::Twice;
+            }
+            self.owners[reverse] = NO_TRIANGLE;
+            return Pairing::Across(across as usize);
+        }
         let s = self.slot(e);
         if self.keys[s] == e {
-            return false;
+            return Pairing::Twice;
         }
         self.keys[s] = e;
         self.owners[s] = owner;
-        true
-    }
-
-    /// The triangle that has `e`, if one does.
-    fn owner(&self, e: u64) -> Option<usize> {
-        let s = self.slot(e);
-        (self.keys[s] == e).then_some(self.owners[s] as usize)
+        Pairing::Waiting
     }
 }
 
-/// The directed edges of a triangle as [`EdgeSet`] keys.
-fn directed(shape: &Shape) -> [u64; 3] {
-    let [a, b, c] = shape.ids.map(u64::from);
+/// The directed edges of a triangle with corners `ids` as [`EdgeSet`] keys, in their order.
+fn directed(ids: &[u32; 3]) -> [u64; 3] {
+    let [a, b, c] = ids.map(u64::from);
     [a << 32 | b, b << 32 | c, c << 32 | a]
 }
 
@@ -237,31 +262,44 @@ fn enclose(bounds: &mut Bounds, b: &Bounds) {
 }
 
 impl Scratch {
-    /// The pieces of the group of `triangles` (usable, facing one way), and for each triangle
-    /// its piece.
-    fn split(
-        &mut self,
-        triangles: impl Iterator<Item = usize>,
-        prepared: &Prepared,
-    ) -> (Vec<Piece>, Vec<u32>) {
-        self.shapes.clear();
-        self.shapes
-            .extend(triangles.filter_map(|t| prepared.triangle(t)));
-        let m = self.shapes.len();
+    /// The pieces of the group whose keys are `members` (a slice of [`Prepared::groups`]), and
+    /// for each of its triangles its piece.
+    fn split(&mut self, members: &[u64], prepared: &Prepared) -> (Vec<Piece>, Vec<u32>) {
+        self.corners.clear();
+        (self.corners).extend(
+            members
+                .iter()
+                .map(|&key| prepared.triangles[key as u32 as usize]),
+        );
+        let m = self.corners.len();
         self.edges.reset(m);
-        for (i, (shape, _)) in self.shapes.iter().enumerate() {
-            for e in directed(shape) {
-                if !self.edges.insert(e, i as u32) {
-                    // A directed edge twice: no consistently oriented surface.
-                    let mut bounds = NO_BOUNDS;
-                    for (_, b) in &self.shapes {
-                        enclose(&mut bounds, b);
+        self.across.clear();
+        self.across.resize(m, [NO_TRIANGLE; 3]);
+        for (i, ids) in self.corners.iter().enumerate() {
+            for (k, e) in directed(ids).into_iter().enumerate() {
+                match self.edges.pair(e, i as u32) {
+                    Pairing::Waiting => {}
+                    Pairing::Across(j) => {
+                        // The edge of `j` that is `e` reversed.
+                        let reverse = e.rotate_left(32);
+                        let l = directed(&self.corners[j])
+                            .iter()
+                            .position(|&d| d == reverse);
+                        self.across[i][k] = j as u32;
+                        self.across[j][l.unwrap_or_default()] = i as u32;
                     }
-                    let whole = Piece {
-                        bounds,
-                        chart: false,
-                    };
-                    return (vec![whole], vec![0; m]);
+                    Pairing::Twice => {
+                        // No consistently oriented surface: the whole group is searched.
+                        let mut bounds = NO_BOUNDS;
+                        for &key in members {
+                            enclose(&mut bounds, &prepared.bounds(key as u32 as usize));
+                        }
+                        let whole = Piece {
+                            bounds,
+                            chart: false,
+                        };
+                        return (vec![whole], vec![0; m]);
+                    }
                 }
             }
         }
@@ -273,12 +311,12 @@ impl Scratch {
         let mut aside = vec![false; m];
         let mut round = 0;
         loop {
-            let (pieces, local, pinched) = self.flood(&aside, prepared);
+            let (pieces, local, pinched) = self.flood(members, &aside, prepared);
             if pinched.is_empty() || round == PINCH_ROUNDS {
                 return (pieces, local);
             }
-            for (i, (shape, _)) in self.shapes.iter().enumerate() {
-                if shape.ids.iter().any(|v| pinched.binary_search(v).is_ok()) {
+            for (i, ids) in self.corners.iter().enumerate() {
+                if ids.iter().any(|v| pinched.binary_search(v).is_ok()) {
                     aside[i] = true;
                 }
             }
@@ -289,8 +327,13 @@ impl Scratch {
     /// One flood of [`Scratch::split`]: the pieces of the triangles not `aside` (charts where
     /// they pass conditions 2 and 3) and of those aside (never charts), each triangle's piece,
     /// and the corners, sorted, where a piece's boundary passes twice.
-    fn flood(&mut self, aside: &[bool], prepared: &Prepared) -> (Vec<Piece>, Vec<u32>, Vec<u32>) {
-        let m = self.shapes.len();
+    fn flood(
+        &mut self,
+        members: &[u64],
+        aside: &[bool],
+        prepared: &Prepared,
+    ) -> (Vec<Piece>, Vec<u32>, Vec<u32>) {
+        let m = self.corners.len();
         self.boundary.clear();
         let mut pieces: Vec<Piece> = Vec::new();
         let mut local = vec![NO_TRIANGLE; m];
@@ -304,11 +347,11 @@ impl Scratch {
             self.stack.clear();
             self.stack.push(seed as u32);
             while let Some(i) = self.stack.pop() {
-                let (shape, b) = &self.shapes[i as usize];
-                enclose(&mut bounds, b);
-                for e in directed(shape) {
-                    let across =
-                        (self.edges.owner(e.rotate_left(32))).filter(|&j| aside[j] == aside[seed]);
+                let i = i as usize;
+                enclose(&mut bounds, &prepared.bounds(members[i] as u32 as usize));
+                for (e, j) in directed(&self.corners[i]).into_iter().zip(self.across[i]) {
+                    let across = (j != NO_TRIANGLE && aside[j as usize] == aside[seed])
+                        .then_some(j as usize);
                     match across {
                         None => self.boundary.push((p, (e >> 32) as u32, e as u32)),
                         Some(j) if local[j] == NO_TRIANGLE => {
@@ -326,7 +369,9 @@ impl Scratch {
         }
         // Each piece's boundary, sorted by its first vertex.
         self.boundary.sort_unstable();
-        let axis = usize::from(self.shapes.first().map_or(0, |s| s.0.facing / 2));
+        let axis = members.first().map_or(0, |&key| {
+            usize::from(prepared.facings[key as u32 as usize] / 2)
+        });
         let mut pinched = Vec::new();
         let mut start = 0;
         for (p, piece) in pieces.iter_mut().enumerate() {
@@ -428,7 +473,7 @@ fn simple_polygon(points: &[Point], axis: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Prepared, self_intersecting_pairs};
+    use super::super::{Prepared, Shape, self_intersecting_pairs};
     use super::*;
     use crate::mesh::TriangleMesh;
 

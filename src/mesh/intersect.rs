@@ -116,8 +116,9 @@ struct Candidate {
     chart: u32,
 }
 
-/// The shape and box of the triangle with corners `ids`, `None` when it is unusable.
-fn shape_of(ids: [u32; 3], vertices: &[Point]) -> Option<(Shape, Bounds)> {
+/// The shape and corners of the triangle with corner indices `ids`, `None` when it is
+/// unusable.
+fn shape_of(ids: [u32; 3], vertices: &[Point]) -> Option<(Shape, [Point; 3])> {
     let n = vertices.len();
     if ids.iter().any(|&v| v as usize >= n)
         || ids[0] == ids[1]
@@ -136,7 +137,15 @@ fn shape_of(ids: [u32; 3], vertices: &[Point]) -> Option<(Shape, Bounds)> {
         axis: axis as u8,
         facing: 2 * axis as u8 + u8::from(positive),
     };
-    Some((shape, bounds_of(corners)))
+    Some((shape, corners))
+}
+
+/// The exact box of a triangle's corners, low and high.
+fn hull([a, b, c]: [Point; 3]) -> [Point; 2] {
+    [
+        std::array::from_fn(|k| a[k].min(b[k]).min(c[k])),
+        std::array::from_fn(|k| a[k].max(b[k]).max(c[k])),
+    ]
 }
 
 /// The facing of an unusable triangle.
@@ -203,9 +212,10 @@ impl<'a> Prepared<'a> {
             .for_each(|(chunk, (facings, keys))| {
                 for (i, (facing, key)) in facings.iter_mut().zip(keys).enumerate() {
                     let t = chunk * ENTRY_BLOCK + i;
-                    if let Some((shape, b)) = shape_of(mesh.triangles[t], &mesh.vertices) {
+                    if let Some((shape, corners)) = shape_of(mesh.triangles[t], &mesh.vertices) {
+                        let low = hull(corners)[0];
                         *facing = shape.facing;
-                        *key = charts::group_key(&grid, shape.facing, &b) << 32 | t as u64;
+                        *key = charts::group_key(&grid, shape.facing, low) << 32 | t as u64;
                     }
                 }
             });
@@ -233,7 +243,12 @@ impl<'a> Prepared<'a> {
 
     /// The box of the usable triangle `t`.
     fn bounds(&self, t: usize) -> Bounds {
-        bounds_of(self.triangles[t].map(|v| self.vertices[v as usize]))
+        bounds_of(self.corners(t))
+    }
+
+    /// The corners of the usable triangle `t`.
+    fn corners(&self, t: usize) -> [Point; 3] {
+        self.triangles[t].map(|v| self.vertices[v as usize])
     }
 
     /// Triangle `t` as the search lists it, `None` when it is unusable.
@@ -423,7 +438,8 @@ impl CellGrid {
         let mut extents: Vec<f64> = (0..count)
             .step_by(stride)
             .filter_map(|t| shape_of(mesh.triangles[t], &mesh.vertices))
-            .map(|(_, b)| {
+            .map(|(_, corners)| {
+                let b = bounds_of(corners);
                 (0..3)
                     .map(|k| f64::from(b[1][k] - b[0][k]))
                     .fold(0.0, f64::max)
@@ -451,10 +467,14 @@ impl CellGrid {
     }
 
     fn index(&self, p: [f32; 3]) -> [u32; 3] {
+        self.index_of_point(p.map(f64::from))
+    }
+
+    fn index_of_point(&self, p: Point) -> [u32; 3] {
         // A cast truncates towards zero and saturates, which is the floor for what is not
         // below zero (the rest is clamped to 0 anyway): no call to the library's `floor`.
         std::array::from_fn(|k| {
-            let i = (f64::from(p[k]) - self.origin[k]) / self.cell_mm;
+            let i = (p[k] - self.origin[k]) / self.cell_mm;
             ((i.max(0.0)) as u32).min(self.dims[k] - 1)
         })
     }

@@ -31,7 +31,10 @@
 
 use rayon::prelude::*;
 
-use super::{Bounds, Candidate, CellGrid, Point, Prepared, boxes_overlap, o2, segments_meet_2d};
+use super::{
+    Bounds, Candidate, CellGrid, Point, Prepared, bounds_of, boxes_overlap, hull, o2,
+    segments_meet_2d,
+};
 
 /// No chart: a triangle searched pair by pair with every other one near it.
 pub(super) const NO_CHART: u32 = u32::MAX;
@@ -41,11 +44,11 @@ pub(super) const NO_CHART: u32 = u32::MAX;
 /// about 15 % slower).
 const BLOCK_CELLS: u32 = 24;
 
-/// The group of a usable triangle facing `facing` with box `bounds`: its block of
-/// [`BLOCK_CELLS`]³ grid cells (by the box's low corner) and its facing.
-pub(super) fn group_key(grid: &CellGrid, facing: u8, bounds: &Bounds) -> u64 {
+/// The group of a usable triangle facing `facing` whose box has the low corner `low`: its block
+/// of [`BLOCK_CELLS`]³ grid cells (by that corner) and its facing.
+pub(super) fn group_key(grid: &CellGrid, facing: u8, low: Point) -> u64 {
     let blocks = grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)));
-    let [i, j, k] = grid.index(bounds[0]).map(|c| u64::from(c / BLOCK_CELLS));
+    let [i, j, k] = grid.index_of_point(low).map(|c| u64::from(c / BLOCK_CELLS));
     (i + blocks[0] * (j + blocks[1] * k)) * 6 + u64::from(facing)
 }
 
@@ -88,7 +91,7 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
     }
     // What of the other pieces' boxes lies in each chart's box: a triangle of the chart meets
     // another piece's box exactly when it meets that part of it.
-    let neighbours: Vec<Vec<Bounds>> = overlapping(&pieces)
+    let neighbours: Vec<Vec<[Point; 2]>> = overlapping(&pieces)
         .into_iter()
         .enumerate()
         .map(|(p, near)| {
@@ -96,8 +99,8 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
             let clipped = near.iter().map(|&q| {
                 let other = pieces[q as usize].bounds;
                 [
-                    std::array::from_fn(|k| own[0][k].max(other[0][k])),
-                    std::array::from_fn(|k| own[1][k].min(other[1][k])),
+                    std::array::from_fn(|k| f64::from(own[0][k].max(other[0][k]))),
+                    std::array::from_fn(|k| f64::from(own[1][k].min(other[1][k]))),
                 ]
             });
             if pieces[p].chart {
@@ -119,11 +122,13 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
                 if !pieces[p].chart {
                     return prepared.candidate(t, NO_CHART);
                 }
-                // Without a short circuit, so that it runs as straight-line code.
-                let b = &prepared.bounds(t);
+                // The exact box is enough: a point the triangle shares with a triangle of the
+                // other piece lies in both pieces' boxes. Without a short circuit, so that it
+                // runs as straight-line code.
+                let b = hull(prepared.corners(t));
                 let near = neighbours[p]
                     .iter()
-                    .fold(false, |hit, o| hit | boxes_overlap(b, o));
+                    .fold(false, |hit, o| hit | hulls_overlap(&b, o));
                 if near {
                     prepared.candidate(t, p as u32)
                 } else {
@@ -251,14 +256,31 @@ fn directed(ids: &[u32; 3]) -> [u64; 3] {
 }
 
 /// No box: what [`enclose`] grows from.
-const NO_BOUNDS: Bounds = [[f32::INFINITY; 3], [f32::NEG_INFINITY; 3]];
+const EMPTY_HULL: [Point; 2] = [[f64::INFINITY; 3], [f64::NEG_INFINITY; 3]];
 
-/// Grows `bounds` to hold `b`.
-fn enclose(bounds: &mut Bounds, b: &Bounds) {
-    for k in 0..3 {
-        bounds[0][k] = bounds[0][k].min(b[0][k]);
-        bounds[1][k] = bounds[1][k].max(b[1][k]);
+/// Grows the exact box `hull` to hold the points `corners`.
+fn enclose(hull: &mut [Point; 2], corners: &[Point; 3]) {
+    for p in corners {
+        for k in 0..3 {
+            hull[0][k] = hull[0][k].min(p[k]);
+            hull[1][k] = hull[1][k].max(p[k]);
+        }
     }
+}
+
+/// [`boxes_overlap`] for exact boxes.
+fn hulls_overlap(a: &[Point; 2], b: &[Point; 2]) -> bool {
+    (a[0][0] <= b[1][0])
+        & (b[0][0] <= a[1][0])
+        & (a[0][1] <= b[1][1])
+        & (b[0][1] <= a[1][1])
+        & (a[0][2] <= b[1][2])
+        & (b[0][2] <= a[1][2])
+}
+
+/// The box of a piece whose corners have the exact box `hull`, rounded outwards.
+fn rounded([low, high]: [Point; 2]) -> Bounds {
+    bounds_of([low, high, low])
 }
 
 impl Scratch {
@@ -290,12 +312,12 @@ impl Scratch {
                     }
                     Pairing::Twice => {
                         // No consistently oriented surface: the whole group is searched.
-                        let mut bounds = NO_BOUNDS;
+                        let mut hull = EMPTY_HULL;
                         for &key in members {
-                            enclose(&mut bounds, &prepared.bounds(key as u32 as usize));
+                            enclose(&mut hull, &prepared.corners(key as u32 as usize));
                         }
                         let whole = Piece {
-                            bounds,
+                            bounds: rounded(hull),
                             chart: false,
                         };
                         return (vec![whole], vec![0; m]);
@@ -342,13 +364,13 @@ impl Scratch {
                 continue;
             }
             let p = pieces.len() as u32;
-            let mut bounds = NO_BOUNDS;
+            let mut hull = EMPTY_HULL;
             local[seed] = p;
             self.stack.clear();
             self.stack.push(seed as u32);
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
-                enclose(&mut bounds, &prepared.bounds(members[i] as u32 as usize));
+                enclose(&mut hull, &prepared.corners(members[i] as u32 as usize));
                 for (e, j) in directed(&self.corners[i]).into_iter().zip(self.across[i]) {
                     let across = (j != NO_TRIANGLE && aside[j as usize] == aside[seed])
                         .then_some(j as usize);
@@ -363,7 +385,7 @@ impl Scratch {
                 }
             }
             pieces.push(Piece {
-                bounds,
+                bounds: rounded(hull),
                 chart: !aside[seed],
             });
         }

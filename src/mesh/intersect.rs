@@ -49,6 +49,7 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
     let listed = charts::listed(&triangles);
     let entries = triangles.cell_entries(&listed);
     let mut starts: Vec<usize> = (0..entries.len())
+        .into_par_iter()
         .filter(|&i| i == 0 || entries[i] >> 32 != entries[i - 1] >> 32)
         .collect();
     starts.push(entries.len());
@@ -203,23 +204,20 @@ impl<'a> Prepared<'a> {
     /// `None` when the mesh has no finite vertex.
     fn new(mesh: &'a TriangleMesh) -> Option<Self> {
         let grid = CellGrid::new(mesh)?;
-        let count = mesh.triangles.len();
-        let mut facings = vec![NO_FACING; count];
-        let mut keys = vec![u64::MAX; count];
-        (facings.par_chunks_mut(ENTRY_BLOCK))
-            .zip(keys.par_chunks_mut(ENTRY_BLOCK))
-            .enumerate()
-            .for_each(|(chunk, (facings, keys))| {
-                for (i, (facing, key)) in facings.iter_mut().zip(keys).enumerate() {
-                    let t = chunk * ENTRY_BLOCK + i;
-                    if let Some((shape, corners)) = shape_of(mesh.triangles[t], &mesh.vertices) {
-                        let low = hull(corners)[0];
-                        *facing = shape.facing;
-                        *key = charts::group_key(&grid, shape.facing, low) << 32 | t as u64;
-                    }
+        let (facings, keys): (Vec<u8>, Vec<u64>) = (mesh.triangles.par_iter().enumerate())
+            .map(|(t, &ids)| match shape_of(ids, &mesh.vertices) {
+                Some((shape, corners)) => {
+                    let low = hull(corners)[0];
+                    let group = charts::group_key(&grid, shape.facing, low);
+                    (shape.facing, group << 32 | t as u64)
                 }
-            });
-        keys.retain(|&key| key != u64::MAX);
+                None => (NO_FACING, u64::MAX),
+            })
+            .unzip();
+        let keys: Vec<u64> = keys
+            .into_par_iter()
+            .filter(|&key| key != u64::MAX)
+            .collect();
         let groups = sorted_by_high_half(keys, charts::group_count(&grid));
         Some(Self {
             triangles: &mesh.triangles,
@@ -435,8 +433,9 @@ impl CellGrid {
         let top = bounds_of([top; 3])[1].map(f64::from);
         let count = mesh.triangles.len();
         let stride = count.div_ceil(EXTENT_SAMPLES).max(1);
-        let mut extents: Vec<f64> = (0..count)
-            .step_by(stride)
+        let mut extents: Vec<f64> = (0..count.div_ceil(stride))
+            .into_par_iter()
+            .map(|i| i * stride)
             .filter_map(|t| shape_of(mesh.triangles[t], &mesh.vertices))
             .map(|(_, corners)| {
                 let b = bounds_of(corners);

@@ -73,6 +73,7 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
     let keys = &prepared.groups;
     let triangle = |key: u64| key as u32 as usize;
     let mut starts: Vec<usize> = (0..keys.len())
+        .into_par_iter()
         .filter(|&i| i == 0 || keys[i] >> 32 != keys[i - 1] >> 32)
         .collect();
     starts.push(keys.len());
@@ -210,8 +211,10 @@ impl EdgeSet {
         self.bits = (4 * triangles).next_power_of_two().trailing_zeros();
         self.keys.clear();
         self.keys.resize(1 << self.bits, NO_EDGE);
-        self.owners.clear();
-        self.owners.resize(1 << self.bits, NO_TRIANGLE);
+        // An owner is read only where a key was written with it: no need to clear them.
+        if self.owners.len() < 1 << self.bits {
+            self.owners.resize(1 << self.bits, NO_TRIANGLE);
+        }
     }
 
     /// The slot that holds `e`, or the empty slot where it would go.

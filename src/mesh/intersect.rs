@@ -96,8 +96,9 @@ pub fn pair_location(mesh: &TriangleMesh, pair: [u32; 2]) -> Point {
     std::array::from_fn(|k| 0.5 * (p[k] + q[k]))
 }
 
-/// Without short-circuits, so that it compiles to straight-line code.
-fn boxes_overlap(a: &Bounds, b: &Bounds) -> bool {
+/// Boxes (low and high corners) in single precision or exact: without short-circuits, so that
+/// it compiles to straight-line code.
+fn boxes_overlap<T: PartialOrd>(a: &[[T; 3]; 2], b: &[[T; 3]; 2]) -> bool {
     (a[0][0] <= b[1][0])
         & (b[0][0] <= a[1][0])
         & (a[0][1] <= b[1][1])
@@ -187,8 +188,8 @@ fn bounds_of([a, b, c]: [Point; 3]) -> Bounds {
 
 /// The mesh as the tests need it: the side each triangle faces, in the mesh's order, the grid
 /// of cells, and the triangles by chart group ([`charts::group_key`]). Boxes are computed from
-/// the corners where they are needed: storing them for every triangle costs more time than
-/// computing them twice (measured on a 2 M-triangle part, the pages of the array alone).
+/// the corners where they are needed: on a 2 M-triangle part, writing them all once and reading
+/// them back in group order cost more time than computing them twice.
 /// Unusable triangles (an index out of range, a repeated or non-finite corner, collinear
 /// corners) face no side and are in no group.
 struct Prepared<'a> {

@@ -129,7 +129,7 @@ pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
                 let b = hull(prepared.corners(t));
                 let near = neighbours[p]
                     .iter()
-                    .fold(false, |hit, o| hit | hulls_overlap(&b, o));
+                    .fold(false, |hit, o| hit | boxes_overlap(&b, o));
                 if near {
                     prepared.candidate(t, p as u32)
                 } else {
@@ -269,16 +269,6 @@ fn enclose(hull: &mut [Point; 2], corners: &[Point; 3]) {
             hull[1][k] = hull[1][k].max(p[k]);
         }
     }
-}
-
-/// [`boxes_overlap`] for exact boxes.
-fn hulls_overlap(a: &[Point; 2], b: &[Point; 2]) -> bool {
-    (a[0][0] <= b[1][0])
-        & (b[0][0] <= a[1][0])
-        & (a[0][1] <= b[1][1])
-        & (b[0][1] <= a[1][1])
-        & (a[0][2] <= b[1][2])
-        & (b[0][2] <= a[1][2])
 }
 
 /// The box of a piece whose corners have the exact box `hull`, rounded outwards.

@@ -48,15 +48,24 @@ const BLOCK_CELLS: u32 = 24;
 /// The group of a usable triangle facing `facing` whose box has the low corner `low`: its block
 /// of [`BLOCK_CELLS`]³ grid cells (by that corner) and its facing.
 pub(super) fn group_key(grid: &CellGrid, facing: u8, low: Point) -> u64 {
-    let blocks = grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)));
+    let blocks = blocks(grid);
     let [i, j, k] = grid.index_of_point(low).map(|c| u64::from(c / BLOCK_CELLS));
     (i + blocks[0] * (j + blocks[1] * k)) * 6 + u64::from(facing)
 }
 
 /// The number of groups [`group_key`] can give on `grid`.
 pub(super) fn group_count(grid: &CellGrid) -> u64 {
-    let blocks = grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)));
-    blocks.iter().product::<u64>() * 6
+    blocks(grid).iter().product::<u64>() * 6
+}
+
+/// Blocks along each side of `grid`.
+fn blocks(grid: &CellGrid) -> [u64; 3] {
+    grid.dims.map(|d| u64::from(d.div_ceil(BLOCK_CELLS)))
+}
+
+/// The triangle of a group key (`group << 32 | triangle`).
+fn triangle(key: u64) -> usize {
+    key as u32 as usize
 }
 
 /// A piece of a group, connected through its edges: a chart when conditions 1 to 3 of the
@@ -72,7 +81,6 @@ struct Piece {
 /// order.
 pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
     let keys = &prepared.groups;
-    let triangle = |key: u64| key as u32 as usize;
     let mut starts: Vec<usize> = (0..keys.len())
         .into_par_iter()
         .filter(|&i| i == 0 || keys[i] >> 32 != keys[i - 1] >> 32)
@@ -282,11 +290,7 @@ impl Scratch {
     /// for each of its triangles its piece.
     fn split(&mut self, members: &[u64], prepared: &Prepared) -> (Vec<Piece>, Vec<u32>) {
         self.corners.clear();
-        (self.corners).extend(
-            members
-                .iter()
-                .map(|&key| prepared.triangles[key as u32 as usize]),
-        );
+        (self.corners).extend(members.iter().map(|&key| prepared.triangles[triangle(key)]));
         let m = self.corners.len();
         self.edges.reset(m);
         self.across.clear();
@@ -308,7 +312,7 @@ impl Scratch {
                         // No consistently oriented surface: the whole group is searched.
                         let mut hull = EMPTY_HULL;
                         for &key in members {
-                            enclose(&mut hull, &prepared.corners(key as u32 as usize));
+                            enclose(&mut hull, &prepared.corners(triangle(key)));
                         }
                         let whole = Piece {
                             bounds: rounded(hull),
@@ -364,7 +368,7 @@ impl Scratch {
             self.stack.push(seed as u32);
             while let Some(i) = self.stack.pop() {
                 let i = i as usize;
-                enclose(&mut hull, &prepared.corners(members[i] as u32 as usize));
+                enclose(&mut hull, &prepared.corners(triangle(members[i])));
                 for (e, j) in directed(&self.corners[i]).into_iter().zip(self.across[i]) {
                     let across = (j != NO_TRIANGLE && aside[j as usize] == aside[seed])
                         .then_some(j as usize);
@@ -385,9 +389,9 @@ impl Scratch {
         }
         // Each piece's boundary, sorted by its first vertex.
         self.boundary.sort_unstable();
-        let axis = members.first().map_or(0, |&key| {
-            usize::from(prepared.facings[key as u32 as usize] / 2)
-        });
+        let axis = members
+            .first()
+            .map_or(0, |&key| usize::from(prepared.facings[triangle(key)] / 2));
         let mut pinched = Vec::new();
         let mut start = 0;
         for (p, piece) in pieces.iter_mut().enumerate() {

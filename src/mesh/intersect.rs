@@ -356,11 +356,10 @@ const RADIX_BITS: u32 = 16;
 /// `keys`, whose low halves do not decrease, sorted by their high halves (all below `bound`),
 /// so that they come out in increasing order: a least-significant-digit radix sort (Knuth,
 /// TAOCP vol. 3, 5.2.5), whose stable passes keep the low halves in order within a high half.
-/// The high halves' bits are shared evenly among the fewest passes of at most [`RADIX_BITS`]:
-/// the 4,356 chart groups of a 2 M-triangle part take one pass of 13 bits (two of 12 and 1 bits
-/// took twice as long), in a sixth of the time a comparison sort takes on two threads
-/// (measured; a pass split over two threads by ranges of digits was slower, each thread
-/// reading every key).
+/// The high halves' bits are shared evenly among the fewest passes of at most [`RADIX_BITS`]
+/// (measured on a 2 M-triangle part with 4,356 chart groups: one pass of 13 bits took 0.0066 s,
+/// two of 12 and 1 bits 0.010 s, a comparison sort on two threads 0.03 s, and a pass split over
+/// two threads by ranges of digits was slower, each thread reading every key).
 fn sorted_by_high_half(keys: Vec<u64>, bound: u64) -> Vec<u64> {
     let bits = 64 - bound.saturating_sub(1).leading_zeros();
     if bits == 0 {

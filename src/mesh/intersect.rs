@@ -48,11 +48,7 @@ pub fn self_intersecting_pairs(mesh: &TriangleMesh) -> Vec<[u32; 2]> {
     };
     let listed = charts::listed(&triangles);
     let entries = triangles.cell_entries(&listed);
-    let mut starts: Vec<usize> = (0..entries.len())
-        .into_par_iter()
-        .filter(|&i| i == 0 || entries[i] >> 32 != entries[i - 1] >> 32)
-        .collect();
-    starts.push(entries.len());
+    let starts = runs(&entries);
     let mut pairs: Vec<[u32; 2]> = starts
         .par_windows(2)
         .map_init(Vec::new, |candidates: &mut Vec<Candidate>, w| {
@@ -347,6 +343,17 @@ impl<'a> Prepared<'a> {
             _ => true,
         }
     }
+}
+
+/// Where the runs of equal high halves start in the sorted `keys`, and their end: the bounds of
+/// each cell's entries or each group's triangles.
+fn runs(keys: &[u64]) -> Vec<usize> {
+    let mut starts: Vec<usize> = (0..keys.len())
+        .into_par_iter()
+        .filter(|&i| i == 0 || keys[i] >> 32 != keys[i - 1] >> 32)
+        .collect();
+    starts.push(keys.len());
+    starts
 }
 
 /// Most bits of the high half sorted in one pass of [`sorted_by_high_half`]: at most 65,536

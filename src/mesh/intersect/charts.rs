@@ -32,7 +32,7 @@
 use rayon::prelude::*;
 
 use super::{
-    Bounds, Candidate, CellGrid, Point, Prepared, bounds_of, boxes_overlap, hull, o2,
+    Bounds, Candidate, CellGrid, Point, Prepared, bounds_of, boxes_overlap, hull, o2, runs,
     segments_meet_2d,
 };
 
@@ -82,11 +82,7 @@ struct Piece {
 /// order.
 pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
     let keys = &prepared.groups;
-    let mut starts: Vec<usize> = (0..keys.len())
-        .into_par_iter()
-        .filter(|&i| i == 0 || keys[i] >> 32 != keys[i - 1] >> 32)
-        .collect();
-    starts.push(keys.len());
+    let starts = runs(keys);
     // Each group's pieces, and each of its triangles' piece among them.
     let split: Vec<(Vec<Piece>, Vec<u32>)> = starts
         .par_windows(2)
@@ -185,8 +181,9 @@ struct Scratch {
     /// Boundary edges as `(piece, from, to)`.
     boundary: Vec<(u32, u32, u32)>,
     cycle: Vec<Point>,
-    /// The exact boxes of the pieces.
+    /// The exact boxes of the pieces, and whether each may be a chart (not set aside).
     hulls: Vec<[Point; 2]>,
+    charts: Vec<bool>,
 }
 
 /// No triangle: a boundary edge's neighbour, or a triangle not yet in a piece.
@@ -370,13 +367,13 @@ impl Scratch {
     ) -> (Vec<Piece>, Vec<u32>, Vec<u32>) {
         let m = self.corners.len();
         self.boundary.clear();
-        let mut pieces: Vec<Piece> = Vec::new();
+        self.charts.clear();
         let mut local = vec![NO_TRIANGLE; m];
         for seed in 0..m {
             if local[seed] != NO_TRIANGLE {
                 continue;
             }
-            let p = pieces.len() as u32;
+            let p = self.charts.len() as u32;
             local[seed] = p;
             self.stack.clear();
             self.stack.push(seed as u32);
@@ -395,24 +392,24 @@ impl Scratch {
                     }
                 }
             }
-            pieces.push(Piece {
-                bounds: Bounds::default(),
-                chart: !aside[seed],
-            });
+            self.charts.push(!aside[seed]);
         }
         // The boxes in the group's order, which is the mesh's: its corners are read nearly in
         // the order they are stored, not in the order of the flood.
         self.hulls.clear();
-        self.hulls.resize(pieces.len(), EMPTY_HULL);
+        self.hulls.resize(self.charts.len(), EMPTY_HULL);
         for (&key, &p) in members.iter().zip(&local) {
             enclose(
                 &mut self.hulls[p as usize],
                 &prepared.corners(triangle(key)),
             );
         }
-        for (piece, &hull) in pieces.iter_mut().zip(&self.hulls) {
-            piece.bounds = rounded(hull);
-        }
+        let mut pieces: Vec<Piece> = (self.hulls.iter().zip(&self.charts))
+            .map(|(&hull, &chart)| Piece {
+                bounds: rounded(hull),
+                chart,
+            })
+            .collect();
         // Each piece's boundary, sorted by its first vertex.
         self.boundary.sort_unstable();
         let axis = members

@@ -379,7 +379,8 @@ fn sorted_by_high_half(keys: Vec<u64>, bound: u64) -> Vec<u64> {
     let chunk = keys
         .len()
         .div_ceil(rayon::current_num_threads())
-        .max(SORT_CHUNK);
+        .max(SORT_CHUNK)
+        .max(4 * digits);
     let mut to = vec![0; keys.len()];
     let mut from = keys;
     for shift in (32..32 + bits).step_by(width as usize) {
@@ -421,6 +422,8 @@ fn sorted_by_high_half(keys: Vec<u64>, bound: u64) -> Vec<u64> {
 }
 
 /// Fewest keys a thread sorts in [`sorted_by_high_half`]: below this, one thread does it all.
+/// A chunk also has at least four keys per digit, so that handing out a place per digit and
+/// chunk costs less than the keys it places, however many threads there are.
 const SORT_CHUNK: usize = 1 << 16;
 
 /// Triangles whose extents set the grid's cell size at most: the median of an even sample of

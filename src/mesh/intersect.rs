@@ -409,11 +409,12 @@ fn sorted_by_high_half(keys: Vec<u64>, bound: u64) -> Vec<u64> {
         }
         (from.par_chunks(chunk).zip(places)).for_each(|(keys, mut place)| {
             for &key in keys {
-                let (slot, tail) = std::mem::take(&mut place[digit(key)])
+                let part = &mut place[digit(key)];
+                let (slot, tail) = std::mem::take(part)
                     .split_first_mut()
                     .expect("room counted for each key");
                 *slot = key;
-                place[digit(key)] = tail;
+                *part = tail;
             }
         });
         std::mem::swap(&mut from, &mut to);

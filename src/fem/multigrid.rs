@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::direct::{DirectError, DirectSolver};
 use super::hex8::ElementStiffness;
 use super::operator::StiffnessOperator;
-use super::stencil::{StencilOperator, SubcellStiffness};
+use super::stencil::{Precision, StencilOperator, SubcellStiffness};
 use super::transfer::{can_coarsen, coarse_fixed, coarsen, prolong, restrict};
 use crate::grid::Grid;
 
@@ -185,8 +185,14 @@ impl Multigrid {
         for l in 1..count {
             let coarse = coarsen(&g);
             let fixed_c = coarse_fixed(&g, &g_fixed, &coarse);
+            // The last level is factored, not smoothed (see `super::stencil`).
+            let precision = if l + 1 == count {
+                Precision::Double
+            } else {
+                Precision::Single
+            };
             levels.push(CoarseLevel {
-                operator: StencilOperator::new(coarse, &fixed_c),
+                operator: StencilOperator::new(coarse, &fixed_c, precision),
                 subcells: SubcellStiffness::new(fine.element_stiffness(), 1 << l),
                 inv_diagonal: vec![0.0; coarse.dof_count()],
                 upper: 0.0,
@@ -240,7 +246,7 @@ impl Multigrid {
             .iter()
             .map(|l| {
                 let dofs = l.operator.grid().dof_count();
-                8 * (81 * dofs + 2 * dofs + l.subcells.factor().pow(3) * 576)
+                l.operator.coefficient_bytes() + 8 * (2 * dofs + l.subcells.factor().pow(3) * 576)
             })
             .sum();
         coarse

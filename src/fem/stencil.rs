@@ -338,6 +338,24 @@ mod tests {
     use super::*;
     use crate::fem::operator::StiffnessOperator;
 
+    /// Applies `stencil` and `op` to `u` and requires the results to agree within `tolerance`
+    /// of the largest entry; that largest entry is returned.
+    fn assert_applies_alike(
+        stencil: &StencilOperator,
+        op: &StiffnessOperator,
+        u: &[f64],
+        tolerance: f64,
+    ) -> f64 {
+        let (mut a, mut b) = (vec![0.0; u.len()], vec![0.0; u.len()]);
+        stencil.apply(u, &mut a);
+        op.apply(u, &mut b);
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < tolerance * scale, "{x} vs {y}");
+        }
+        scale
+    }
+
     /// To rounding: the sums of 81 products in double precision, or the coefficients' own
     /// single-precision rounding (ε = 6·10⁻⁸).
     #[test]
@@ -358,16 +376,7 @@ mod tests {
             let u: Vec<f64> = (0..grid.dof_count())
                 .map(|d| (d as f64 * 0.29).sin())
                 .collect();
-            let (mut a, mut b) = (vec![0.0; u.len()], vec![0.0; u.len()]);
-            stencil.apply(&u, &mut a);
-            op.apply(&u, &mut b);
-            let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            for (x, y) in a.iter().zip(&b) {
-                assert!(
-                    (x - y).abs() < tolerance * scale,
-                    "{precision:?}: {x} vs {y}"
-                );
-            }
+            let scale = assert_applies_alike(&stencil, &op, &u, tolerance);
             let (mut da, mut db) = (vec![0.0; u.len()], vec![0.0; u.len()]);
             stencil.diagonal(&mut da);
             op.diagonal(&mut db);
@@ -405,13 +414,7 @@ mod tests {
         let u: Vec<f64> = (0..coarse.dof_count())
             .map(|d| (d as f64 * 0.61).cos())
             .collect();
-        let (mut a, mut b) = (vec![0.0; u.len()], vec![0.0; u.len()]);
-        stencil.apply(&u, &mut a);
-        op.apply(&u, &mut b);
         // Single-precision coefficients, as above.
-        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() < 1e-6 * scale, "{x} vs {y}");
-        }
+        assert_applies_alike(&stencil, &op, &u, 1e-6);
     }
 }

@@ -878,13 +878,7 @@ mod tests {
     fn the_radix_sort_gives_the_sorted_keys_on_any_number_of_threads() {
         // Low halves in increasing order, high halves from a simple generator, below `bound`:
         // one pass, one with every bit, and two passes; a few keys and more than one chunk.
-        let mut state = 12345u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        };
+        let mut random = crate::mesh::test_support::Lcg(12345);
         for (len, bound) in [
             (0, 7),
             (5, 1),
@@ -892,7 +886,9 @@ mod tests {
             (200_000, 1 << 16),
             (150_001, 1 << 20),
         ] {
-            let keys: Vec<u64> = (0..len).map(|i| (next() % bound) << 32 | i).collect();
+            let keys: Vec<u64> = (0..len)
+                .map(|i| ((random.next() * bound as f64) as u64) << 32 | i)
+                .collect();
             let mut expected = keys.clone();
             expected.sort_unstable();
             for threads in [1, 3] {

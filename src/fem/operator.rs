@@ -166,64 +166,28 @@ impl StiffnessOperator {
     ) {
         let grid = &self.grid;
         let [nx, ny, _] = grid.elements;
-        let [px, py, _] = grid.nodes_per_axis();
         let mut inputs = NodeRows::new(nx);
         let mut outputs = NodeRows::new(nx);
-        let load = |rows: &mut NodeRows, j: usize| {
-            for dz in 0..2 {
-                let first = 3 * grid.node_index([0, j, k + dz]);
-                let node_dofs = u[first..first + 3 * px].chunks_exact(3);
-                let [rx, ry, rz] = rows.components(j, dz);
-                for (x, values) in node_dofs.enumerate() {
-                    rx[x] = values[0];
-                    ry[x] = values[1];
-                    rz[x] = values[2];
-                }
-                let row = j + py * (k + dz);
-                let fixed = self.fixed_row_starts[row]..self.fixed_row_starts[row + 1];
-                for &dof in &self.fixed_dofs[fixed] {
-                    rows.components(j, dz)[dof % 3][(dof - first) / 3] = u[dof] * 0.0;
-                }
-            }
-        };
-        // Node layers k and k + 1 of `y_layers` start at 0 and 3·px·py. A node row's sums start
-        // from zero in the layer that writes, and from what `y` holds in the layer that adds, and
-        // go back to `y` once the row is complete.
-        let start = |rows: &mut NodeRows, y_layers: &[f64], j: usize| {
-            for dz in 0..2 {
-                let first = 3 * grid.node_index([0, j, dz]);
-                let [rx, ry, rz] = rows.components(j, dz);
-                if assign {
-                    rx.fill(0.0);
-                    ry.fill(0.0);
-                    rz.fill(0.0);
-                } else {
-                    let node_dofs = y_layers[first..first + 3 * px].chunks_exact(3);
-                    for (x, y) in node_dofs.enumerate() {
-                        (rx[x], ry[x], rz[x]) = (y[0], y[1], y[2]);
-                    }
-                }
-            }
-        };
-        let flush = |rows: &mut NodeRows, y_layers: &mut [f64], j: usize| {
-            for dz in 0..2 {
-                let first = 3 * grid.node_index([0, j, dz]);
-                let node_dofs = y_layers[first..first + 3 * px].chunks_exact_mut(3);
-                let [rx, ry, rz] = rows.components(j, dz);
-                for (x, y) in node_dofs.enumerate() {
-                    y.copy_from_slice(&[rx[x], ry[x], rz[x]]);
-                }
-            }
-        };
-        let mut u_e = [[0.0; LANES]; ELEMENT_DOFS];
         let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
         let mut modulus = [0.0; LANES];
-        load(&mut inputs, 0);
-        start(&mut outputs, y_layers, 0);
+        self.load_rows(u, k, &mut inputs, 0);
+        self.start_rows(y_layers, assign, &mut outputs, 0);
         for j in 0..ny {
-            load(&mut inputs, j + 1);
-            start(&mut outputs, y_layers, j + 1);
+            self.load_rows(u, k, &mut inputs, j + 1);
+            self.start_rows(y_layers, assign, &mut outputs, j + 1);
             let first_element = grid.element_index([0, j, k]);
+            // Where each local DOF's lane vector starts in `inputs` (at i0 = 0), and where each
+            // of the 12 node rows the element row adds to starts in `outputs`: the lane vectors
+            // are read in place, not copied.
+            let sources: [usize; ELEMENT_DOFS] = std::array::from_fn(|slot| {
+                let (corner, axis) = (slot / 3, slot % 3);
+                let (dx, dy, dz) = (corner & 1, (corner >> 1) & 1, corner >> 2);
+                inputs.offset(j + dy, dz, axis) + dx
+            });
+            let targets: [usize; 12] = std::array::from_fn(|row_slot| {
+                let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
+                outputs.offset(j + dy, dz, axis)
+            });
             // What the x = 1 corners of the previous run give the first node of the next one,
             // per node row and component.
             let mut carry = [0.0; 12];
@@ -236,24 +200,23 @@ impl StiffnessOperator {
                         0.0
                     };
                 }
-                for (slot, lanes) in u_e.iter_mut().enumerate() {
-                    let (corner, axis) = (slot / 3, slot % 3);
-                    let (dx, dy, dz) = (corner & 1, (corner >> 1) & 1, corner >> 2);
-                    let row = inputs.row(j + dy, dz, axis);
-                    lanes.copy_from_slice(&row[i0 + dx..i0 + dx + LANES]);
-                }
+                let u_e = sources.map(|source| inputs.lanes(source + i0));
                 element_kernel::<M>(&self.ke, &modulus, &u_e, &mut y_e);
                 for (row_slot, carried) in carry.iter_mut().enumerate() {
                     let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
                     let left = &y_e[3 * (2 * dy + 4 * dz) + axis];
                     let right = &y_e[3 * (1 + 2 * dy + 4 * dz) + axis];
-                    let row = outputs.row_mut(j + dy, dz, axis);
                     // Element x − 1's corner first, then element x's: each node receives its
                     // contributions one by one in element order, as a scatter element after
-                    // element would add them, so the sums do not depend on this layout.
-                    for (lane, out) in row[i0..i0 + LANES].iter_mut().enumerate() {
-                        let before = if lane == 0 { *carried } else { right[lane - 1] };
-                        *out = (*out + before) + left[lane];
+                    // element would add them, so the sums do not depend on this layout. The
+                    // corners of element x − 1 are `right` shifted by one lane, so the adds
+                    // are whole lane vectors.
+                    let mut before = [0.0; LANES];
+                    before[0] = *carried;
+                    before[1..].copy_from_slice(&right[..LANES - 1]);
+                    let out = outputs.lanes_mut(targets[row_slot] + i0);
+                    for lane in 0..LANES {
+                        out[lane] = (out[lane] + before[lane]) + left[lane];
                     }
                     *carried = right[LANES - 1];
                 }
@@ -264,9 +227,73 @@ impl StiffnessOperator {
                 outputs.row_mut(j + dy, dz, axis)[end] += carried;
             }
             // Node row j has all its contributions from this element layer.
-            flush(&mut outputs, y_layers, j);
+            self.flush_rows(&outputs, y_layers, j);
         }
-        flush(&mut outputs, y_layers, ny);
+        self.flush_rows(&outputs, y_layers, ny);
+    }
+
+    // The row copies below are methods, not closures of `apply_layer_with`, so that they are
+    // inlined into the instruction-set variants: a closure is compiled on its own, without its
+    // caller's target features (measured: a fifth of the apply's time when they were closures).
+
+    /// Copies node rows `(·, j, k)` and `(·, j, k + 1)` of `u` into `rows`, fixed DOFs as zeros.
+    #[inline(always)]
+    fn load_rows(&self, u: &[f64], k: usize, rows: &mut NodeRows, j: usize) {
+        let grid = &self.grid;
+        let [px, py, _] = grid.nodes_per_axis();
+        for dz in 0..2 {
+            let first = 3 * grid.node_index([0, j, k + dz]);
+            let node_dofs = u[first..first + 3 * px].chunks_exact(3);
+            let [rx, ry, rz] = rows.components(j, dz);
+            for (x, values) in node_dofs.enumerate() {
+                rx[x] = values[0];
+                ry[x] = values[1];
+                rz[x] = values[2];
+            }
+            let row = j + py * (k + dz);
+            let fixed = self.fixed_row_starts[row]..self.fixed_row_starts[row + 1];
+            for &dof in &self.fixed_dofs[fixed] {
+                rows.components(j, dz)[dof % 3][(dof - first) / 3] = u[dof] * 0.0;
+            }
+        }
+    }
+
+    /// Starts the sums of node rows `(·, j, 0)` and `(·, j, 1)` of `y_layers` (node layers k and
+    /// k + 1 start at 0 and 3·px·py): from zero in the layer that writes (`assign`), from what
+    /// `y` holds in the layer that adds.
+    #[inline(always)]
+    fn start_rows(&self, y_layers: &[f64], assign: bool, rows: &mut NodeRows, j: usize) {
+        let grid = &self.grid;
+        let px = grid.nodes_per_axis()[0];
+        for dz in 0..2 {
+            let first = 3 * grid.node_index([0, j, dz]);
+            let [rx, ry, rz] = rows.components(j, dz);
+            if assign {
+                rx.fill(0.0);
+                ry.fill(0.0);
+                rz.fill(0.0);
+            } else {
+                let node_dofs = y_layers[first..first + 3 * px].chunks_exact(3);
+                for (x, y) in node_dofs.enumerate() {
+                    (rx[x], ry[x], rz[x]) = (y[0], y[1], y[2]);
+                }
+            }
+        }
+    }
+
+    /// Writes the complete node rows `(·, j, 0)` and `(·, j, 1)` back to `y_layers`.
+    #[inline(always)]
+    fn flush_rows(&self, rows: &NodeRows, y_layers: &mut [f64], j: usize) {
+        let grid = &self.grid;
+        let px = grid.nodes_per_axis()[0];
+        for dz in 0..2 {
+            let first = 3 * grid.node_index([0, j, dz]);
+            let node_dofs = y_layers[first..first + 3 * px].chunks_exact_mut(3);
+            let [rx, ry, rz] = [0, 1, 2].map(|axis| rows.row(j, dz, axis));
+            for (x, y) in node_dofs.enumerate() {
+                y.copy_from_slice(&[rx[x], ry[x], rz[x]]);
+            }
+        }
     }
 
     /// The diagonal of `N K N + I − N` (1 on fixed DOFs), for Jacobi-type smoothers.
@@ -328,6 +355,21 @@ impl NodeRows {
         (((j & 1) * 2 + dz) * 3 + axis) * self.width
     }
 
+    /// The [`LANES`] values from `start` on (an offset as [`Self::offset`] gives, plus x).
+    #[inline(always)]
+    fn lanes(&self, start: usize) -> &[f64; LANES] {
+        self.values[start..]
+            .first_chunk()
+            .expect("rows are padded by a run of lanes")
+    }
+
+    #[inline(always)]
+    fn lanes_mut(&mut self, start: usize) -> &mut [f64; LANES] {
+        self.values[start..]
+            .first_chunk_mut()
+            .expect("rows are padded by a run of lanes")
+    }
+
     fn row(&self, j: usize, dz: usize, axis: usize) -> &[f64] {
         let start = self.offset(j, dz, axis);
         &self.values[start..start + self.width]
@@ -383,7 +425,7 @@ impl MultiplyAdd for Fused {
 fn element_kernel<M: MultiplyAdd>(
     ke: &ElementStiffness,
     modulus: &[f64; LANES],
-    u_e: &[[f64; LANES]; ELEMENT_DOFS],
+    u_e: &[&[f64; LANES]; ELEMENT_DOFS],
     y_e: &mut [[f64; LANES]; ELEMENT_DOFS],
 ) {
     let rows = ke.entries.chunks_exact(ROW_BLOCK * ELEMENT_DOFS);
@@ -562,7 +604,7 @@ mod tests {
                         }
                     }
                     let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
-                    element_kernel::<Separate>(&op.ke, &modulus, &u_e, &mut y_e);
+                    element_kernel::<Separate>(&op.ke, &modulus, &u_e.each_ref(), &mut y_e);
                     for lane in 0..lanes {
                         let dofs = grid.element_dofs([i0 + lane, j, k]);
                         for (y_slot, &dof) in y_e.iter().zip(&dofs) {

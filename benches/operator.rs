@@ -1,4 +1,5 @@
-//! The matrix-free fine-grid apply `y = K u`, reported as elements per second.
+//! The matrix-free fine-grid apply `y = K u`, in double precision (CG's) and single precision
+//! (the multigrid smoother's), reported as elements per second.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use formwerk::fem::{ElementStiffness, StiffnessOperator};
@@ -18,8 +19,10 @@ fn operator(c: &mut Criterion) {
             .collect();
         let mut y = vec![0.0; u.len()];
         group.throughput(Throughput::Elements(grid.element_count() as u64));
-        group.bench_function(format!("{}x{}x{}", size[0], size[1], size[2]), |b| {
-            b.iter(|| op.apply(&u, &mut y))
+        let name = format!("{}x{}x{}", size[0], size[1], size[2]);
+        group.bench_function(format!("{name}/f64"), |b| b.iter(|| op.apply(&u, &mut y)));
+        group.bench_function(format!("{name}/f32"), |b| {
+            b.iter(|| op.apply_single(&u, &mut y))
         });
     }
     group.finish();

@@ -308,7 +308,9 @@ impl Multigrid {
             "workspace of another hierarchy"
         );
         let degree = self.degree;
-        let fine_apply = |x: &[f64], y: &mut [f64]| fine.apply(x, y);
+        // The smoother's products in single precision (`apply_single`): CG's residuals stay in
+        // double, and a preconditioner needs no more (MULTIGRID.md §5).
+        let fine_apply = |x: &[f64], y: &mut [f64]| fine.apply_single(x, y);
         let fine_bounds = (self.fine_upper / 10.0, self.fine_upper);
         let fs = &mut work.fine;
         // Down: pre-smooth from zero, restrict the residual to the next level's right-hand side.
@@ -323,7 +325,7 @@ impl Multigrid {
             true,
             fs,
         );
-        fine.apply(z, &mut fs.ad);
+        fine.apply_single(z, &mut fs.ad);
         residual(r, &fs.ad, &mut fs.r);
         let first = &self.levels[0];
         restrict(

@@ -11,13 +11,20 @@
 //! Dirichlet conditions are applied as `N K N + (I − N)` with `N` the diagonal mask of free DOFs
 //! (Amir, Aage & Lazarov 2014): fixed DOFs are read as 0 and copied to the output, without
 //! branches in the element kernel.
+//!
+//! [`StiffnessOperator::apply_single`] is the same product computed in `f32` (vectors stay
+//! `f64`), for the multigrid smoother: an `f32` lane is half as wide, so the same registers hold
+//! twice the elements (runs of `2 · LANES`) and the compute-bound kernel does twice the work per
+//! instruction. A preconditioner needs no more than single precision ("fp32 preconditioner
+//! inside fp64 CG", deal.II step-37; MULTIGRID.md §5); CG's own products stay `f64`.
 
 use rayon::prelude::*;
 
 use super::hex8::{ELEMENT_DOFS, ElementStiffness};
 use crate::grid::Grid;
 
-/// Elements processed together by the kernel (one SIMD register of f64 on AVX-512).
+/// Elements processed together by the `f64` kernel (one SIMD register of f64 on AVX-512, two on
+/// AVX2); the `f32` kernel processes twice as many.
 pub const LANES: usize = 8;
 
 /// The stiffness operator of one grid with its supports and current element stiffnesses.
@@ -29,6 +36,9 @@ pub struct StiffnessOperator {
     free_mask: Vec<f64>,
     /// `Eₑ·h` per element (N/mm).
     stiffness: Vec<f64>,
+    /// `K̂` and `Eₑ·h` rounded to `f32`, for [`Self::apply_single`].
+    ke_single: Box<[f32; ELEMENT_DOFS * ELEMENT_DOFS]>,
+    stiffness_single: Vec<f32>,
     /// The fixed DOFs in increasing order, and where those of each node row `(·, j, k)` begin
     /// (index `j + py·k`, one entry more at the end).
     fixed_dofs: Vec<usize>,
@@ -47,11 +57,14 @@ impl StiffnessOperator {
         let fixed_row_starts = (0..=py * pz)
             .map(|row| fixed_dofs.partition_point(|&d| d < row * row_dofs))
             .collect();
+        let ke_single = Box::new(ke.entries.map(|k| k as f32));
         Self {
             grid,
             ke,
             free_mask,
             stiffness: vec![1.0; grid.element_count()],
+            ke_single,
+            stiffness_single: vec![1.0; grid.element_count()],
             fixed_dofs,
             fixed_row_starts,
         }
@@ -80,10 +93,26 @@ impl StiffnessOperator {
     /// Sets the element stiffnesses `Eₑ·h` (N/mm) of the current design.
     pub fn set_stiffness(&mut self, stiffness: &[f64]) {
         self.stiffness.copy_from_slice(stiffness);
+        self.stiffness_single
+            .par_iter_mut()
+            .zip(stiffness)
+            .for_each(|(single, &s)| *single = s as f32);
     }
 
     /// `y = (N K N + I − N) u`.
     pub fn apply(&self, u: &[f64], y: &mut [f64]) {
+        self.apply_in::<f64>(u, y);
+    }
+
+    /// `y ≈ (N K N + I − N) u` computed in `f32`: `u` is read and `y` written in `f64`, the
+    /// element products and each node's sum of its elements' contributions are single precision
+    /// (relative error about 1e-7 of the largest contribution). Deterministic like
+    /// [`Self::apply`], and cheaper; for the multigrid smoother, not for residuals.
+    pub fn apply_single(&self, u: &[f64], y: &mut [f64]) {
+        self.apply_in::<f32>(u, y);
+    }
+
+    fn apply_in<T: Real>(&self, u: &[f64], y: &mut [f64]) {
         let grid = &self.grid;
         assert_eq!(u.len(), grid.dof_count());
         assert_eq!(y.len(), grid.dof_count());
@@ -99,7 +128,7 @@ impl StiffnessOperator {
                 .for_each(|(pair, y_layers)| {
                     let k = 2 * pair + parity;
                     if k < grid.elements[2] {
-                        self.apply_layer(u, k, y_layers, parity == 0);
+                        self.apply_layer::<T>(u, k, y_layers, parity == 0);
                     } else if parity == 0 {
                         y_layers.fill(0.0);
                     }
@@ -113,35 +142,47 @@ impl StiffnessOperator {
 
     /// Adds the contributions of element layer `k` to `y_layers` (node layers k and k + 1, and
     /// possibly more that it does not touch), or with `assign` writes them over what is there.
-    fn apply_layer(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
+    fn apply_layer<T: Real>(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function is compiled for (checked above).
-            unsafe { self.apply_layer_avx512(u, k, y_layers, assign) };
+            unsafe { self.apply_layer_avx512::<T>(u, k, y_layers, assign) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above.
-            unsafe { self.apply_layer_avx2(u, k, y_layers, assign) };
+            unsafe { self.apply_layer_avx2::<T>(u, k, y_layers, assign) };
             return;
         }
-        self.apply_layer_with::<Separate>(u, k, y_layers, assign);
+        T::layer::<Separate>(self, u, k, y_layers, assign);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn apply_layer_avx512(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
-        self.apply_layer_with::<Fused>(u, k, y_layers, assign);
+    unsafe fn apply_layer_avx512<T: Real>(
+        &self,
+        u: &[f64],
+        k: usize,
+        y_layers: &mut [f64],
+        assign: bool,
+    ) {
+        T::layer::<Fused>(self, u, k, y_layers, assign);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply_layer_avx2(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
-        self.apply_layer_with::<Fused>(u, k, y_layers, assign);
+    unsafe fn apply_layer_avx2<T: Real>(
+        &self,
+        u: &[f64],
+        k: usize,
+        y_layers: &mut [f64],
+        assign: bool,
+    ) {
+        T::layer::<Fused>(self, u, k, y_layers, assign);
     }
 
     /// The layer loop, inlined into each instruction-set variant above.
@@ -157,7 +198,7 @@ impl StiffnessOperator {
     /// element-by-element scatter, so the sums are bit for bit those of one. A node row goes
     /// back to `y` once complete: written in the layer that writes, added to in the other.
     #[inline(always)]
-    fn apply_layer_with<M: MultiplyAdd>(
+    fn apply_layer_with<M: MultiplyAdd, T: Real, const L: usize, const ROWS: usize>(
         &self,
         u: &[f64],
         k: usize,
@@ -166,10 +207,11 @@ impl StiffnessOperator {
     ) {
         let grid = &self.grid;
         let [nx, ny, _] = grid.elements;
-        let mut inputs = NodeRows::new(nx);
-        let mut outputs = NodeRows::new(nx);
-        let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
-        let mut modulus = [0.0; LANES];
+        let (ke, stiffness) = T::coefficients(self);
+        let mut inputs = NodeRows::<T, L>::new(nx);
+        let mut outputs = NodeRows::<T, L>::new(nx);
+        let mut y_e = [[T::ZERO; L]; ELEMENT_DOFS];
+        let mut modulus = [T::ZERO; L];
         self.load_rows(u, k, &mut inputs, 0);
         self.start_rows(y_layers, assign, &mut outputs, 0);
         for j in 0..ny {
@@ -177,8 +219,7 @@ impl StiffnessOperator {
             self.start_rows(y_layers, assign, &mut outputs, j + 1);
             let first_element = grid.element_index([0, j, k]);
             // Where each local DOF's lane vector starts in `inputs` (at i0 = 0), and where each
-            // of the 12 node rows the element row adds to starts in `outputs`: the lane vectors
-            // are read in place, not copied.
+            // of the 12 node rows the element row adds to starts in `outputs`.
             let sources: [usize; ELEMENT_DOFS] = std::array::from_fn(|slot| {
                 let (corner, axis) = (slot / 3, slot % 3);
                 let (dx, dy, dz) = (corner & 1, (corner >> 1) & 1, corner >> 2);
@@ -190,41 +231,40 @@ impl StiffnessOperator {
             });
             // What the x = 1 corners of the previous run give the first node of the next one,
             // per node row and component.
-            let mut carry = [0.0; 12];
-            for i0 in (0..nx).step_by(LANES) {
+            let mut carry = [T::ZERO; 12];
+            for i0 in (0..nx).step_by(L) {
                 // Unused lanes read padding or real nodes with zero modulus, so they add zeros.
                 for (lane, m) in modulus.iter_mut().enumerate() {
                     *m = if i0 + lane < nx {
-                        self.stiffness[first_element + i0 + lane]
+                        stiffness[first_element + i0 + lane]
                     } else {
-                        0.0
+                        T::ZERO
                     };
                 }
                 let u_e = sources.map(|source| inputs.lanes(source + i0));
-                element_kernel::<M>(&self.ke, &modulus, &u_e, &mut y_e);
+                element_kernel::<M, T, L, ROWS>(ke, &modulus, &u_e, &mut y_e);
                 for (row_slot, carried) in carry.iter_mut().enumerate() {
                     let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
                     let left = &y_e[3 * (2 * dy + 4 * dz) + axis];
                     let right = &y_e[3 * (1 + 2 * dy + 4 * dz) + axis];
                     // Element x − 1's corner first, then element x's: each node receives its
                     // contributions one by one in element order, as a scatter element after
-                    // element would add them, so the sums do not depend on this layout. The
-                    // corners of element x − 1 are `right` shifted by one lane, so the adds
-                    // are whole lane vectors.
-                    let mut before = [0.0; LANES];
+                    // element would add them, so the sums do not depend on this layout.
+                    let mut before = [T::ZERO; L];
                     before[0] = *carried;
-                    before[1..].copy_from_slice(&right[..LANES - 1]);
+                    before[1..].copy_from_slice(&right[..L - 1]);
                     let out = outputs.lanes_mut(targets[row_slot] + i0);
-                    for lane in 0..LANES {
+                    for lane in 0..L {
                         out[lane] = (out[lane] + before[lane]) + left[lane];
                     }
-                    *carried = right[LANES - 1];
+                    *carried = right[L - 1];
                 }
             }
-            let end = nx.div_ceil(LANES) * LANES;
+            let end = nx.div_ceil(L) * L;
             for (row_slot, carried) in carry.iter().enumerate() {
                 let (dy, dz, axis) = ((row_slot / 3) & 1, row_slot / 6, row_slot % 3);
-                outputs.row_mut(j + dy, dz, axis)[end] += carried;
+                let out = &mut outputs.row_mut(j + dy, dz, axis)[end];
+                *out = *out + *carried;
             }
             // Node row j has all its contributions from this element layer.
             self.flush_rows(&outputs, y_layers, j);
@@ -233,12 +273,18 @@ impl StiffnessOperator {
     }
 
     // The row copies below are methods, not closures of `apply_layer_with`, so that they are
-    // inlined into the instruction-set variants: a closure is compiled on its own, without its
-    // caller's target features (measured: a fifth of the apply's time when they were closures).
+    // inlined into the instruction-set variants: a closure is compiled on its own, without the
+    // caller's target features (a fifth of the apply's time when it was one).
 
     /// Copies node rows `(·, j, k)` and `(·, j, k + 1)` of `u` into `rows`, fixed DOFs as zeros.
     #[inline(always)]
-    fn load_rows(&self, u: &[f64], k: usize, rows: &mut NodeRows, j: usize) {
+    fn load_rows<T: Real, const L: usize>(
+        &self,
+        u: &[f64],
+        k: usize,
+        rows: &mut NodeRows<T, L>,
+        j: usize,
+    ) {
         let grid = &self.grid;
         let [px, py, _] = grid.nodes_per_axis();
         for dz in 0..2 {
@@ -246,14 +292,14 @@ impl StiffnessOperator {
             let node_dofs = u[first..first + 3 * px].chunks_exact(3);
             let [rx, ry, rz] = rows.components(j, dz);
             for (x, values) in node_dofs.enumerate() {
-                rx[x] = values[0];
-                ry[x] = values[1];
-                rz[x] = values[2];
+                rx[x] = T::from_f64(values[0]);
+                ry[x] = T::from_f64(values[1]);
+                rz[x] = T::from_f64(values[2]);
             }
             let row = j + py * (k + dz);
             let fixed = self.fixed_row_starts[row]..self.fixed_row_starts[row + 1];
             for &dof in &self.fixed_dofs[fixed] {
-                rows.components(j, dz)[dof % 3][(dof - first) / 3] = u[dof] * 0.0;
+                rows.components(j, dz)[dof % 3][(dof - first) / 3] = T::from_f64(u[dof] * 0.0);
             }
         }
     }
@@ -262,20 +308,27 @@ impl StiffnessOperator {
     /// k + 1 start at 0 and 3·px·py): from zero in the layer that writes (`assign`), from what
     /// `y` holds in the layer that adds.
     #[inline(always)]
-    fn start_rows(&self, y_layers: &[f64], assign: bool, rows: &mut NodeRows, j: usize) {
+    fn start_rows<T: Real, const L: usize>(
+        &self,
+        y_layers: &[f64],
+        assign: bool,
+        rows: &mut NodeRows<T, L>,
+        j: usize,
+    ) {
         let grid = &self.grid;
         let px = grid.nodes_per_axis()[0];
         for dz in 0..2 {
             let first = 3 * grid.node_index([0, j, dz]);
             let [rx, ry, rz] = rows.components(j, dz);
             if assign {
-                rx.fill(0.0);
-                ry.fill(0.0);
-                rz.fill(0.0);
+                rx.fill(T::ZERO);
+                ry.fill(T::ZERO);
+                rz.fill(T::ZERO);
             } else {
                 let node_dofs = y_layers[first..first + 3 * px].chunks_exact(3);
                 for (x, y) in node_dofs.enumerate() {
-                    (rx[x], ry[x], rz[x]) = (y[0], y[1], y[2]);
+                    (rx[x], ry[x], rz[x]) =
+                        (T::from_f64(y[0]), T::from_f64(y[1]), T::from_f64(y[2]));
                 }
             }
         }
@@ -283,7 +336,12 @@ impl StiffnessOperator {
 
     /// Writes the complete node rows `(·, j, 0)` and `(·, j, 1)` back to `y_layers`.
     #[inline(always)]
-    fn flush_rows(&self, rows: &NodeRows, y_layers: &mut [f64], j: usize) {
+    fn flush_rows<T: Real, const L: usize>(
+        &self,
+        rows: &NodeRows<T, L>,
+        y_layers: &mut [f64],
+        j: usize,
+    ) {
         let grid = &self.grid;
         let px = grid.nodes_per_axis()[0];
         for dz in 0..2 {
@@ -291,7 +349,7 @@ impl StiffnessOperator {
             let node_dofs = y_layers[first..first + 3 * px].chunks_exact_mut(3);
             let [rx, ry, rz] = [0, 1, 2].map(|axis| rows.row(j, dz, axis));
             for (x, y) in node_dofs.enumerate() {
-                y.copy_from_slice(&[rx[x], ry[x], rz[x]]);
+                y.copy_from_slice(&[rx[x].to_f64(), ry[x].to_f64(), rz[x].to_f64()]);
             }
         }
     }
@@ -335,19 +393,19 @@ impl StiffnessOperator {
 }
 
 /// The node rows `(·, j, k + dz)` of an element layer, for two consecutive `j` (slot `j mod 2`)
-/// and both `dz`, one array per displacement component, each padded with zeros to whole
-/// [`LANES`] runs and one run more, so that the last run's lanes shifted by one node stay inside.
-struct NodeRows {
+/// and both `dz`, one array per displacement component, each padded with zeros to whole runs of
+/// `L` lanes and one run more, so that the last run's lanes shifted by one node stay inside.
+struct NodeRows<T, const L: usize> {
     width: usize,
-    values: Vec<f64>,
+    values: Vec<T>,
 }
 
-impl NodeRows {
+impl<T: Real, const L: usize> NodeRows<T, L> {
     fn new(nx: usize) -> Self {
-        let width = (nx.div_ceil(LANES) + 1) * LANES;
+        let width = (nx.div_ceil(L) + 1) * L;
         Self {
             width,
-            values: vec![0.0; 2 * 2 * 3 * width],
+            values: vec![T::ZERO; 2 * 2 * 3 * width],
         }
     }
 
@@ -355,33 +413,33 @@ impl NodeRows {
         (((j & 1) * 2 + dz) * 3 + axis) * self.width
     }
 
-    /// The [`LANES`] values from `start` on (an offset as [`Self::offset`] gives, plus x).
+    /// The `L` values from `start` on (an offset as [`Self::offset`] gives, plus x).
     #[inline(always)]
-    fn lanes(&self, start: usize) -> &[f64; LANES] {
+    fn lanes(&self, start: usize) -> &[T; L] {
         self.values[start..]
             .first_chunk()
             .expect("rows are padded by a run of lanes")
     }
 
     #[inline(always)]
-    fn lanes_mut(&mut self, start: usize) -> &mut [f64; LANES] {
+    fn lanes_mut(&mut self, start: usize) -> &mut [T; L] {
         self.values[start..]
             .first_chunk_mut()
             .expect("rows are padded by a run of lanes")
     }
 
-    fn row(&self, j: usize, dz: usize, axis: usize) -> &[f64] {
+    fn row(&self, j: usize, dz: usize, axis: usize) -> &[T] {
         let start = self.offset(j, dz, axis);
         &self.values[start..start + self.width]
     }
 
-    fn row_mut(&mut self, j: usize, dz: usize, axis: usize) -> &mut [f64] {
+    fn row_mut(&mut self, j: usize, dz: usize, axis: usize) -> &mut [T] {
         let start = self.offset(j, dz, axis);
         &mut self.values[start..start + self.width]
     }
 
     /// The three component rows of node row `(·, j, k + dz)`.
-    fn components(&mut self, j: usize, dz: usize) -> [&mut [f64]; 3] {
+    fn components(&mut self, j: usize, dz: usize) -> [&mut [T]; 3] {
         let (start, width) = (self.offset(j, dz, 0), self.width);
         let (x, rest) = self.values[start..start + 3 * width].split_at_mut(width);
         let (y, z) = rest.split_at_mut(width);
@@ -389,9 +447,107 @@ impl NodeRows {
     }
 }
 
-/// `a·b + c`, fused where the CPU has FMA (`mul_add` without hardware FMA is a slow libm call).
+/// The number type the element kernel computes in: `f64` for [`StiffnessOperator::apply`],
+/// `f32` for [`StiffnessOperator::apply_single`].
+trait Real: Copy + Send + Sync + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> {
+    const ZERO: Self;
+
+    fn from_f64(value: f64) -> Self;
+
+    fn to_f64(self) -> f64;
+
+    /// `a·b + c` in one rounding (`mul_add` without hardware FMA is a slow libm call, so only
+    /// [`Fused`] uses it).
+    fn fused_multiply_add(a: Self, b: Self, c: Self) -> Self;
+
+    /// `K̂` and `Eₑ·h` of `op` in this type.
+    fn coefficients(op: &StiffnessOperator) -> (&[Self; ELEMENT_DOFS * ELEMENT_DOFS], &[Self]);
+
+    /// [`StiffnessOperator::apply_layer_with`] with the lanes and the rows summed side by side
+    /// that keep the FMA units busy in this type.
+    fn layer<M: MultiplyAdd>(
+        op: &StiffnessOperator,
+        u: &[f64],
+        k: usize,
+        y_layers: &mut [f64],
+        assign: bool,
+    );
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+
+    #[inline(always)]
+    fn from_f64(value: f64) -> Self {
+        value
+    }
+
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+
+    #[inline(always)]
+    fn fused_multiply_add(a: Self, b: Self, c: Self) -> Self {
+        a.mul_add(b, c)
+    }
+
+    fn coefficients(op: &StiffnessOperator) -> (&[Self; ELEMENT_DOFS * ELEMENT_DOFS], &[Self]) {
+        (&op.ke.entries, &op.stiffness)
+    }
+
+    /// [`LANES`] lanes of `f64` are two AVX2 registers; four rows make eight independent chains.
+    #[inline(always)]
+    fn layer<M: MultiplyAdd>(
+        op: &StiffnessOperator,
+        u: &[f64],
+        k: usize,
+        y_layers: &mut [f64],
+        assign: bool,
+    ) {
+        op.apply_layer_with::<M, Self, LANES, 4>(u, k, y_layers, assign);
+    }
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+
+    #[inline(always)]
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
+
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+
+    #[inline(always)]
+    fn fused_multiply_add(a: Self, b: Self, c: Self) -> Self {
+        a.mul_add(b, c)
+    }
+
+    fn coefficients(op: &StiffnessOperator) -> (&[Self; ELEMENT_DOFS * ELEMENT_DOFS], &[Self]) {
+        (&op.ke_single, &op.stiffness_single)
+    }
+
+    /// Twice [`LANES`] lanes of `f32`, so that each broadcast entry of `K̂` serves two AVX2
+    /// registers as in `f64`; four rows make eight independent chains.
+    #[inline(always)]
+    fn layer<M: MultiplyAdd>(
+        op: &StiffnessOperator,
+        u: &[f64],
+        k: usize,
+        y_layers: &mut [f64],
+        assign: bool,
+    ) {
+        op.apply_layer_with::<M, Self, { 2 * LANES }, 4>(u, k, y_layers, assign);
+    }
+}
+
+/// `a·b + c`, fused where the CPU has FMA.
 trait MultiplyAdd {
-    fn multiply_add(a: f64, b: f64, c: f64) -> f64;
+    fn multiply_add<T: Real>(a: T, b: T, c: T) -> T;
 }
 
 /// Separate multiply and add (any CPU).
@@ -399,7 +555,7 @@ struct Separate;
 
 impl MultiplyAdd for Separate {
     #[inline(always)]
-    fn multiply_add(a: f64, b: f64, c: f64) -> f64 {
+    fn multiply_add<T: Real>(a: T, b: T, c: T) -> T {
         a * b + c
     }
 }
@@ -411,44 +567,41 @@ struct Fused;
 #[cfg(target_arch = "x86_64")]
 impl MultiplyAdd for Fused {
     #[inline(always)]
-    fn multiply_add(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
+    fn multiply_add<T: Real>(a: T, b: T, c: T) -> T {
+        T::fused_multiply_add(a, b, c)
     }
 }
 
-/// `y_e[r][l] = modulus[l] · Σ_c K̂[r][c] u_e[c][l]` for [`LANES`] elements at once: the weak
-/// form's `Eₑ h K̂ uₑ`, with the lane loop innermost so it maps onto one SIMD register.
+/// `y_e[r][l] = modulus[l] · Σ_c K̂[r][c] u_e[c][l]` for `L` elements at once: the weak
+/// form's `Eₑ h K̂ uₑ`, with the lane loop innermost so it maps onto SIMD registers.
 ///
-/// [`ROW_BLOCK`] rows are summed side by side: one row alone is a chain of 24 dependent
-/// multiply-adds, which waits on the FMA latency instead of its throughput.
+/// `ROWS` rows (a divisor of 24) are summed side by side: one row alone is a chain of 24
+/// dependent multiply-adds, which waits on the FMA latency instead of its throughput.
 #[inline(always)]
-fn element_kernel<M: MultiplyAdd>(
-    ke: &ElementStiffness,
-    modulus: &[f64; LANES],
-    u_e: &[&[f64; LANES]; ELEMENT_DOFS],
-    y_e: &mut [[f64; LANES]; ELEMENT_DOFS],
+fn element_kernel<M: MultiplyAdd, T: Real, const L: usize, const ROWS: usize>(
+    ke: &[T; ELEMENT_DOFS * ELEMENT_DOFS],
+    modulus: &[T; L],
+    u_e: &[&[T; L]; ELEMENT_DOFS],
+    y_e: &mut [[T; L]; ELEMENT_DOFS],
 ) {
-    let rows = ke.entries.chunks_exact(ROW_BLOCK * ELEMENT_DOFS);
-    for (block, y_rows) in rows.zip(y_e.chunks_exact_mut(ROW_BLOCK)) {
-        let mut acc = [[0.0; LANES]; ROW_BLOCK];
+    let rows = ke.chunks_exact(ROWS * ELEMENT_DOFS);
+    for (block, y_rows) in rows.zip(y_e.chunks_exact_mut(ROWS)) {
+        let mut acc = [[T::ZERO; L]; ROWS];
         for (c, u_col) in u_e.iter().enumerate() {
             for (r, acc_row) in acc.iter_mut().enumerate() {
                 let k = block[r * ELEMENT_DOFS + c];
-                for lane in 0..LANES {
+                for lane in 0..L {
                     acc_row[lane] = M::multiply_add(k, u_col[lane], acc_row[lane]);
                 }
             }
         }
         for (y_row, acc_row) in y_rows.iter_mut().zip(&acc) {
-            for lane in 0..LANES {
+            for lane in 0..L {
                 y_row[lane] = modulus[lane] * acc_row[lane];
             }
         }
     }
 }
-
-/// Rows of `K̂` the kernel sums at once (a divisor of 24).
-const ROW_BLOCK: usize = 4;
 
 /// Element whose local corner `offset` is `node`, if it lies inside the grid.
 #[inline]
@@ -532,6 +685,39 @@ mod tests {
         }
     }
 
+    /// The single-precision product is the same operator to `f32` rounding, on the fixed DOFs
+    /// too, and as reproducible across thread counts as the double one.
+    #[test]
+    fn single_precision_matches_double() {
+        for elements in [[4, 3, 2], [17, 2, 1], [9, 5, 4]] {
+            let grid = Grid::new(elements, 1.0);
+            let (fixed, stiffness, u) = sample(&grid);
+            let mut op = StiffnessOperator::new(grid, ElementStiffness::new(0.3), &fixed);
+            op.set_stiffness(&stiffness);
+            let (mut double, mut single) = (vec![0.0; u.len()], vec![f64::NAN; u.len()]);
+            op.apply(&u, &mut double);
+            op.apply_single(&u, &mut single);
+            let scale = double.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in single.iter().zip(&double) {
+                assert!((a - b).abs() <= 1e-6 * scale, "{elements:?}: {a} vs {b}");
+            }
+            assert_ne!(single, double, "{elements:?}: computed in f64 after all");
+            let threads = |n| on_threads(n, u.len(), |y| op.apply_single(&u, y));
+            assert_eq!(threads(1), threads(3));
+        }
+    }
+
+    /// `apply` into a zeroed vector of length `n`, on a pool of `threads` threads.
+    fn on_threads(threads: usize, n: usize, apply: impl FnOnce(&mut [f64]) + Send) -> Vec<f64> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut y = vec![0.0; n];
+        pool.install(|| apply(&mut y));
+        y
+    }
+
     #[test]
     fn is_symmetric() {
         let grid = Grid::new([3, 3, 3], 2.0);
@@ -555,15 +741,7 @@ mod tests {
         let (fixed, stiffness, u) = sample(&grid);
         let mut op = StiffnessOperator::new(grid, ElementStiffness::new(0.3), &fixed);
         op.set_stiffness(&stiffness);
-        let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut y = vec![0.0; u.len()];
-            pool.install(|| op.apply(&u, &mut y));
-            y
-        };
+        let run = |threads| on_threads(threads, u.len(), |y| op.apply(&u, y));
         assert_eq!(run(1), run(2));
     }
 
@@ -604,7 +782,13 @@ mod tests {
                         }
                     }
                     let mut y_e = [[0.0; LANES]; ELEMENT_DOFS];
-                    element_kernel::<Separate>(&op.ke, &modulus, &u_e.each_ref(), &mut y_e);
+                    let u_e = u_e.each_ref();
+                    element_kernel::<Separate, f64, LANES, 4>(
+                        &op.ke.entries,
+                        &modulus,
+                        &u_e,
+                        &mut y_e,
+                    );
                     for lane in 0..lanes {
                         let dofs = grid.element_dofs([i0 + lane, j, k]);
                         for (y_slot, &dof) in y_e.iter().zip(&dofs) {
@@ -633,7 +817,12 @@ mod tests {
             for parity in 0..2 {
                 for k in (parity..grid.elements[2]).step_by(2) {
                     let offset = 3 * px * py * k;
-                    op.apply_layer_with::<Separate>(&u, k, &mut y[offset..], parity == 0);
+                    op.apply_layer_with::<Separate, f64, LANES, 4>(
+                        &u,
+                        k,
+                        &mut y[offset..],
+                        parity == 0,
+                    );
                 }
                 if parity == 0 && grid.elements[2].is_multiple_of(2) {
                     let last = 3 * px * py * grid.elements[2];
@@ -659,7 +848,7 @@ mod tests {
         let mut slow = vec![0.0; u.len()];
         for k in 0..grid.elements[2] {
             let offset = 3 * px * py * k;
-            op.apply_layer_with::<Separate>(&u, k, &mut slow[offset..], false);
+            op.apply_layer_with::<Separate, f64, LANES, 4>(&u, k, &mut slow[offset..], false);
         }
         for ((s, &ui), &m) in slow.iter_mut().zip(&u).zip(op.free_mask()) {
             *s = m * *s + (1.0 - m) * ui;

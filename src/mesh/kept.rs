@@ -327,20 +327,49 @@ impl KeptShape {
 /// face without meeting it: a fiftieth of an element, 0.04 mm at 2 mm elements.
 const SEPARATION_PER_ELEMENT: f64 = 0.02;
 
+/// Within how many times `gap_mm` of a kept shape a vertex counts as near it in [`separate`]
+/// (one element at the first separation), and from how many times `gap_mm` such a vertex is
+/// laid onto a domain face.
+const NEAR_KEPT_GAPS: f64 = 50.0;
+const NEAR_KEPT_FACE_GAPS: f64 = 4.0;
+
 /// Moves the vertices of `organic` that lie within `gap_mm` of a kept shape's surface to
 /// `gap_mm` inside the shape, and those within `gap_mm` of a domain face onto it. Where the
 /// organic surface runs along a kept face (a kept box whose face lies on element faces, where
 /// the density's isosurface lies too) or grazes a domain face, the booleans would cut it along
 /// nearly coincident planes into slivers far thinner than the single precision of STL can keep
 /// apart; separated, every intersection is a clean crossing at an angle of a few degrees at
-/// least. No vertex moves more than `2 · gap_mm`, and none leaves a domain face it lies on.
+/// least.
+///
+/// Near a kept shape ([`NEAR_KEPT_GAPS`]), vertices are laid onto a domain face from
+/// [`NEAR_KEPT_FACE_GAPS`] times `gap_mm` (0.16 mm at 2 mm elements on the first separation).
+/// Where the organic surface grazes a domain face just beyond `gap_mm` and runs into a kept
+/// shape flush with that face, the join leaves a strip of the kept shape's face between the
+/// crossing line and the face's edge, a few thousandths of a mm wide and tens of mm long,
+/// triangulated as needles, on which gmsh 4.8.4's tet mesher aborts ("Could not recover boundary
+/// mesh": `l_bracket_stress` at 27.86 g). Laid onto the face, the organic surface meets the kept
+/// shape along its edge and leaves no strip. Laying vertices onto the faces from 0.1 mm
+/// everywhere broke `bridge` for gmsh, so the wider reach is kept to the shapes' neighbourhood.
+///
+/// A vertex moves at most `NEAR_KEPT_FACE_GAPS · gap_mm` onto a domain face and `2 · gap_mm` off
+/// a kept shape, and none leaves a domain face it lies on.
 fn separate(organic: &mut TriangleMesh, kept: &KeptGeometry, size_mm: [f64; 3], gap_mm: f64) {
     let shapes: Vec<&KeptShape> = kept.solid.iter().chain(&kept.empty).collect();
     for p in &mut organic.vertices {
+        let near_kept = shapes.iter().any(|shape| {
+            shape
+                .signed_distance(*p)
+                .is_some_and(|d| d < NEAR_KEPT_GAPS * gap_mm)
+        });
+        let face_gap = if near_kept {
+            NEAR_KEPT_FACE_GAPS * gap_mm
+        } else {
+            gap_mm
+        };
         for a in 0..3 {
-            if p[a] > 0.0 && p[a] < gap_mm {
+            if p[a] > 0.0 && p[a] < face_gap {
                 p[a] = 0.0;
-            } else if p[a] < size_mm[a] && p[a] > size_mm[a] - gap_mm {
+            } else if p[a] < size_mm[a] && p[a] > size_mm[a] - face_gap {
                 p[a] = size_mm[a];
             }
         }

@@ -12,6 +12,11 @@
 //!   end of the spectrum is the a-priori bound `λmax(diag(K̂)⁻¹K̂)`, which holds for any density
 //!   field; on coarse levels it is estimated by power iteration. The interval is
 //!   `[λ/10, λ]` on the fine level and `[λ̂/10, 1.2 λ̂]` on coarse ones (MULTIGRID.md §4).
+//!   The smoother's products with the fine operator run in single precision
+//!   ([`StiffnessOperator::apply_single`]) and the smoothed coarse levels store their stencils
+//!   in single precision; vectors, CG's own products and the factored coarsest level stay in
+//!   double precision, so the preconditioner changes at rounding level while CG converges to
+//!   the same tolerance.
 //! - Coarsest level: sparse Cholesky, refactored every design iteration.
 //!
 //! [`Multigrid`] holds what [`Multigrid::update`] builds (operators, inverse diagonals, bounds,

@@ -45,6 +45,18 @@ pub struct StiffnessOperator {
     fixed_row_starts: Vec<usize>,
 }
 
+/// An instruction-set variant of [`StiffnessOperator::apply_layer`]: the layer loop compiled
+/// with the target features `$features`, so that its inlined kernel uses them.
+macro_rules! layer_variant {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<T: Real>(&self, u: &[f64], k: usize, y_layers: &mut [f64], assign: bool) {
+            T::layer::<Fused>(self, u, k, y_layers, assign);
+        }
+    };
+}
+
 impl StiffnessOperator {
     /// Operator for `grid` with unit-modulus element stiffness `ke` and DOFs `fixed` (one flag per
     /// DOF); all element stiffnesses start at 1.
@@ -161,29 +173,8 @@ impl StiffnessOperator {
         T::layer::<Separate>(self, u, k, y_layers, assign);
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn apply_layer_avx512<T: Real>(
-        &self,
-        u: &[f64],
-        k: usize,
-        y_layers: &mut [f64],
-        assign: bool,
-    ) {
-        T::layer::<Fused>(self, u, k, y_layers, assign);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply_layer_avx2<T: Real>(
-        &self,
-        u: &[f64],
-        k: usize,
-        y_layers: &mut [f64],
-        assign: bool,
-    ) {
-        T::layer::<Fused>(self, u, k, y_layers, assign);
-    }
+    layer_variant!(apply_layer_avx512, "avx512f,avx2,fma");
+    layer_variant!(apply_layer_avx2, "avx2,fma");
 
     /// The layer loop, inlined into each instruction-set variant above.
     ///

@@ -236,8 +236,8 @@ impl LinearSolver {
     }
 
     /// Estimated bytes of a whole optimization run with `load_cases` load cases: this solver,
-    /// the operator, one workspace, force and displacement vector per case, and ~12 element
-    /// fields.
+    /// the operator, one workspace, force and displacement vector per case, ~12 element fields,
+    /// and the operator's single-precision copy of the element stiffnesses (4 bytes each).
     pub fn memory_bytes(&self, load_cases: usize) -> usize {
         let grid = self.operator.grid();
         let method = match &self.method {
@@ -247,6 +247,7 @@ impl LinearSolver {
         method
             + load_cases * self.workspace_bytes()
             + 8 * (grid.dof_count() * (1 + 2 * load_cases) + 12 * grid.element_count())
+            + 4 * grid.element_count()
     }
 
     /// [`Self::memory_bytes`] before anything is built or allocated: the same sum from the
@@ -287,6 +288,7 @@ impl LinearSolver {
         method
             + cases * per_case
             + 8.0 * (dofs * (1.0 + 2.0 * cases) + 12.0 * grid.element_count() as f64)
+            + 4.0 * grid.element_count() as f64
     }
 
     /// Whether a solver for `grid` with `levels` possible multigrid levels is multigrid.

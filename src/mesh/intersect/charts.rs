@@ -7,15 +7,18 @@
 //! when
 //!
 //! 1. every directed edge occurs at most once in the group (a consistently oriented surface),
-//! 2. the piece's boundary as a chain (its directed edges whose reverse is not in it) is a
-//!    single closed cycle, and
-//! 3. that cycle projects along the group's axis to a simple polygon: non-adjacent edges have no
-//!    point in common, adjacent ones only their shared corner.
+//! 2. the piece's boundary as a chain (its directed edges whose reverse is not in it) is made of
+//!    closed cycles, each corner starting one edge, and
+//! 3. those cycles project along the group's axis to simple polygons apart from each other
+//!    (non-adjacent edges have no point in common, adjacent ones only their shared corner), of
+//!    which at most one turns the way the triangles do: an outer boundary, and holes that turn
+//!    the other way.
 //!
 //! Then the projection is one-to-one on the piece. Every triangle projects with the same
 //! orientation, so a generic point of the plane is covered by as many triangles as the projected
-//! boundary winds around it (the boundary of a 2-chain carries its degree), which for a simple
-//! polygon is one inside and none outside. Two triangles whose projections overlapped would
+//! boundary winds around it (the boundary of a 2-chain carries its degree): the number of
+//! cycles turning with the triangles around the point less those turning against, at most one,
+//! and never negative, since it counts triangles. Two triangles whose projections overlapped would
 //! cover some point twice; a triangle touching the projection of a vertex or edge it does not
 //! share would cover points next to it twice, since the triangles around an interior vertex or
 //! edge cover a whole neighbourhood of it and those at the boundary the whole inside next to it
@@ -32,9 +35,12 @@
 //! Most rims are seams between charts of one facing in neighbouring blocks, where the surface
 //! merely crosses a block's side. Two such charts that share edges are proven one chart together
 //! ([`one_chart`]: the rest of their two boundaries is one simple cycle), and then neither's
-//! triangles are searched for the other's sake. On a 2 M-triangle part this halves the triangles
-//! listed (222,566 to 125,237); what is left lies where the surface turns to another facing,
-//! in pieces that are no chart, and at the corners where four blocks meet.
+//! triangles are searched for the other's sake.
+//!
+//! On a 2 M-triangle part the seams took the triangles listed from 222,566 to 125,237, and
+//! letting charts have holes (a piece around a few triangles that face another way, where the
+//! normal is near a diagonal) to 83,244, of which 212 are in no chart; what is left lies where
+//! the surface turns to another facing and at the corners where four blocks meet.
 
 use rayon::prelude::*;
 
@@ -245,7 +251,7 @@ struct Scratch {
     stack: Vec<u32>,
     /// Boundary edges as `(piece, from, to)`.
     boundary: Vec<(u32, u32, u32)>,
-    cycle: Vec<Point>,
+    cycles: Cycles,
     /// The exact boxes of the pieces, and whether each may be a chart (not set aside).
     hulls: Vec<[Point; 2]>,
     charts: Vec<bool>,
@@ -489,9 +495,10 @@ impl Scratch {
             .collect();
         // Each piece's boundary, sorted by its first vertex.
         self.boundary.sort_unstable();
-        let axis = members
-            .first()
-            .map_or(0, |&key| usize::from(prepared.facings[triangle(key)] / 2));
+        let facing = members.first().map_or((0, false), |&key| {
+            let facing = prepared.facings[triangle(key)];
+            (usize::from(facing / 2), facing % 2 == 1)
+        });
         let mut pinched = Vec::new();
         let mut start = 0;
         for (p, piece) in pieces.iter_mut().enumerate() {
@@ -508,7 +515,7 @@ impl Scratch {
             let before = pinched.len();
             pinched.extend(twice);
             piece.chart =
-                pinched.len() == before && one_simple_cycle(edges, prepared, axis, &mut self.cycle);
+                pinched.len() == before && simple_cycles(edges, prepared, facing, &mut self.cycles);
         }
         pinched.sort_unstable();
         pinched.dedup();
@@ -520,34 +527,79 @@ impl Scratch {
 const PINCH_ROUNDS: usize = 3;
 
 /// Whether the boundary `edges` of one piece (`(piece, from, to)`, sorted, no corner starting
-/// two of them: [`Scratch::flood`] sets such pieces aside first) form one closed cycle that is a
-/// simple polygon in the projection dropping `axis`.
-fn one_simple_cycle(
+/// two of them: [`Scratch::flood`] sets such pieces aside first) form closed cycles that are
+/// simple polygons apart from each other in the projection dropping `axis`, of which at most one
+/// turns the way the piece's triangles do (positively when `positive`).
+fn simple_cycles(
     edges: &[(u32, u32, u32)],
     prepared: &Prepared,
-    axis: usize,
-    cycle: &mut Vec<Point>,
+    (axis, positive): (usize, bool),
+    cycles: &mut Cycles,
 ) -> bool {
-    if edges.len() < 3 {
-        return false;
-    }
-    cycle.clear();
-    let start = edges[0].1;
-    let mut v = start;
-    loop {
-        cycle.push(prepared.vertices[v as usize]);
-        let Ok(i) = edges.binary_search_by_key(&v, |e| e.1) else {
-            return false;
-        };
-        v = edges[i].2;
-        if v == start {
-            break;
+    cycles.points.clear();
+    cycles.ends.clear();
+    cycles.walked.clear();
+    cycles.walked.resize(edges.len(), false);
+    for first in 0..edges.len() {
+        if cycles.walked[first] {
+            continue;
         }
-        if cycle.len() == edges.len() {
+        let mut i = first;
+        loop {
+            cycles.walked[i] = true;
+            cycles.points.push(prepared.vertices[edges[i].1 as usize]);
+            let Ok(next) = edges.binary_search_by_key(&edges[i].2, |e| e.1) else {
+                return false;
+            };
+            if next == first {
+                break;
+            }
+            if cycles.walked[next] {
+                return false;
+            }
+            i = next;
+        }
+        cycles.ends.push(cycles.points.len());
+    }
+    let mut start = 0;
+    let mut turning_with = 0;
+    for &end in &cycles.ends {
+        let cycle = &cycles.points[start..end];
+        start = end;
+        if cycle.len() < 3 {
             return false;
         }
+        // A simple polygon turns the way it turns at its least corner (by the two projected
+        // coordinates), which is convex.
+        let (u, w) = ((axis + 1) % 3, (axis + 2) % 3);
+        let least = (0..cycle.len())
+            .min_by(|&i, &j| {
+                (cycle[i][u], cycle[i][w])
+                    .partial_cmp(&(cycle[j][u], cycle[j][w]))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .unwrap_or(0);
+        let l = cycle.len();
+        let turn = o2(
+            cycle[(least + l - 1) % l],
+            cycle[least],
+            cycle[(least + 1) % l],
+            axis,
+        );
+        if (turn > 0.0) == positive && turn != 0.0 {
+            turning_with += 1;
+        }
     }
-    cycle.len() == edges.len() && simple_polygon(cycle, axis)
+    turning_with <= 1 && simple_polygons(&cycles.points, &cycles.ends, axis)
+}
+
+/// The boundary cycles of a piece, walked: their corners one cycle after another, where each
+/// cycle ends, and which edges were walked.
+#[derive(Default)]
+struct Cycles {
+    points: Vec<Point>,
+    ends: Vec<usize>,
+    walked: Vec<bool>,
 }
 
 /// Whether the edges `a → b → c` of a polygon whose edge `a → b` has length meet at `b` alone in
@@ -564,7 +616,7 @@ fn meet_at_corner(a: Point, b: Point, c: Point, axis: usize) -> bool {
 }
 
 /// Whether the charts with the boundary edges `a` and `b` (`[from, to]`, each sorted, no corner
-/// starting two of one chart, each one simple cycle in the projection dropping `axis`) and the
+/// starting two of one chart, each simple polygons in the projection dropping `axis`) and the
 /// boxes `boxes`, facing one side, are one chart together: they share edges (an edge of one is
 /// the reverse of an edge of the other), and what is left of their two boundaries is one cycle
 /// that is a simple polygon.
@@ -572,9 +624,11 @@ fn meet_at_corner(a: Point, b: Point, c: Point, axis: usize) -> bool {
 /// The triangles of both project with one orientation, so the boundary of the union as a
 /// 2-chain is the sum of the two boundaries with the shared edges cancelled (the boundary
 /// operator is linear), and the module doc's argument holds for the union as for one chart:
-/// a point covered twice would be wound around twice. The polygon is checked in parts: each
-/// boundary was simple on its own, so only the corners where one boundary hands over to the
-/// other, and the pairs of an edge of each near the other chart's box, are left to decide.
+/// a point covered twice would be wound around twice. The rest must be one cycle (a hole of one
+/// chart that the other fills is gone from it; a hole left over, or a ring, fails), and the
+/// polygon is checked in parts: each boundary was simple on its own, so only the corners where
+/// one boundary hands over to the other, and the pairs of an edge of each near the other
+/// chart's box, are left to decide.
 fn one_chart(
     a: &[[u32; 2]],
     b: &[[u32; 2]],
@@ -652,18 +706,32 @@ fn one_chart(
     })
 }
 
-/// Whether the closed polygon through `points` is simple in the projection dropping `axis`.
-fn simple_polygon(points: &[Point], axis: usize) -> bool {
-    let l = points.len();
+/// Whether the closed polygons through `points[0..ends[0]]`, `points[ends[0]..ends[1]]`, … are
+/// simple and apart from each other in the projection dropping `axis`.
+fn simple_polygons(points: &[Point], ends: &[usize], axis: usize) -> bool {
     let (u, w) = ((axis + 1) % 3, (axis + 2) % 3);
-    let next = |i: usize| (i + 1) % l;
-    if !(0..l).all(|i| meet_at_corner(points[(i + l - 1) % l], points[i], points[next(i)], axis)) {
+    // The corner after each corner, round its own polygon.
+    let mut after = Vec::with_capacity(points.len());
+    let mut start = 0;
+    for &end in ends {
+        after.extend(start + 1..end);
+        after.push(start);
+        start = end;
+    }
+    let next = |i: usize| after[i];
+    let mut before = vec![0; points.len()];
+    for (i, &j) in after.iter().enumerate() {
+        before[j] = i;
+    }
+    if !(0..points.len())
+        .all(|i| meet_at_corner(points[before[i]], points[i], points[next(i)], axis))
+    {
         return false;
     }
     // Non-adjacent edges apart: a sweep along the first coordinate.
     let low = |i: usize, k: usize| points[i][k].min(points[next(i)][k]);
     let high = |i: usize, k: usize| points[i][k].max(points[next(i)][k]);
-    let mut order: Vec<usize> = (0..l).collect();
+    let mut order: Vec<usize> = (0..points.len()).collect();
     order.sort_unstable_by(|&i, &j| low(i, u).total_cmp(&low(j, u)));
     for (x, &i) in order.iter().enumerate() {
         for &j in &order[x + 1..] {
@@ -709,6 +777,11 @@ mod tests {
             vertices,
             triangles,
         }
+    }
+
+    /// Whether the closed polygon through `points` is simple in the projection dropping `axis`.
+    fn simple_polygon(points: &[Point], axis: usize) -> bool {
+        simple_polygons(points, &[points.len()], axis)
     }
 
     fn listed_of(mesh: &TriangleMesh) -> Vec<Candidate> {
@@ -764,6 +837,67 @@ mod tests {
             [0.0, 2.0],
         ]);
         assert!(!simple_polygon(&pinched, 0));
+    }
+
+    #[test]
+    fn a_hole_turns_against_the_outer_boundary_and_is_apart_from_it() {
+        let points = [
+            [0, 0],
+            [4, 0],
+            [4, 4],
+            [0, 4],
+            [1, 1],
+            [3, 1],
+            [3, 3],
+            [1, 3],
+            [4, 2],
+        ];
+        let ring = TriangleMesh {
+            vertices: points
+                .map(|[x, y]| [f64::from(x), f64::from(y), 0.0])
+                .to_vec(),
+            triangles: vec![[0, 1, 2]],
+        };
+        let prepared = Prepared::new(&ring).expect("finite");
+        let cycles_of = |cycles: &[&[u32]]| -> bool {
+            let edges: Vec<(u32, u32, u32)> =
+                rim(cycles).into_iter().map(|[f, t]| (0, f, t)).collect();
+            simple_cycles(&edges, &prepared, (2, true), &mut Cycles::default())
+        };
+        // A square around a square hole, which turns the other way: a ring.
+        assert!(cycles_of(&[&[0, 1, 2, 3], &[4, 7, 6, 5]]));
+        assert!(cycles_of(&[&[0, 1, 2, 3]]));
+        // Both turning with the triangles: the inner square would be covered twice.
+        assert!(!cycles_of(&[&[0, 1, 2, 3], &[4, 5, 6, 7]]));
+        // A hole touching the outer boundary at a corner.
+        assert!(!cycles_of(&[&[0, 1, 8, 2, 3], &[5, 8, 6]]));
+    }
+
+    /// A flat square ring in one block: one piece with a hole, a chart, so nothing is searched.
+    #[test]
+    fn a_flat_ring_is_one_chart() {
+        let n = 12u32;
+        let vertices = (0..=n)
+            .flat_map(|j| (0..=n).map(move |i| [f64::from(i), f64::from(j), 0.0]))
+            .collect();
+        let at = |i: u32, j: u32| j * (n + 1) + i;
+        let hole = |i: u32, j: u32| (5..7).contains(&i) && (5..7).contains(&j);
+        let triangles = (0..n)
+            .flat_map(|j| (0..n).map(move |i| (i, j)))
+            .filter(|&(i, j)| !hole(i, j))
+            .flat_map(|(i, j)| {
+                [
+                    [at(i, j), at(i + 1, j), at(i + 1, j + 1)],
+                    [at(i, j), at(i + 1, j + 1), at(i, j + 1)],
+                ]
+            })
+            .collect();
+        let ring = TriangleMesh {
+            vertices,
+            triangles,
+        };
+        assert!(listed_of(&ring).is_empty());
+        assert!(self_intersecting_pairs(&ring).is_empty());
     }
 
     /// The boundary edges `[from, to]` of the closed polygons `cycles`, sorted.

@@ -91,8 +91,8 @@ struct Piece {
 }
 
 /// The triangles of `prepared` that the search must list: those of pieces that are no chart,
-/// and those of charts whose boxes overlap the box of another piece; group by group in a fixed
-/// order.
+/// and those of charts whose boxes overlap the box of another piece not proven one chart with
+/// theirs; group by group in a fixed order.
 pub(super) fn listed(prepared: &Prepared) -> Vec<Candidate> {
     let keys = &prepared.groups;
     let starts = runs(keys);
@@ -873,15 +873,13 @@ mod tests {
         assert!(!cycles_of(&[&[0, 1, 8, 2, 3], &[5, 8, 6]]));
     }
 
-    /// A flat square ring in one block: one piece with a hole, a chart, so nothing is searched.
-    #[test]
-    fn a_flat_ring_is_one_chart() {
-        let n = 12u32;
+    /// A flat square sheet of `n` × `n` unit squares facing up, without the squares `(i, j)`
+    /// where `hole(i, j)`.
+    fn flat_sheet(n: u32, hole: impl Fn(u32, u32) -> bool) -> TriangleMesh {
         let vertices = (0..=n)
             .flat_map(|j| (0..=n).map(move |i| [f64::from(i), f64::from(j), 0.0]))
             .collect();
         let at = |i: u32, j: u32| j * (n + 1) + i;
-        let hole = |i: u32, j: u32| (5..7).contains(&i) && (5..7).contains(&j);
         let triangles = (0..n)
             .flat_map(|j| (0..n).map(move |i| (i, j)))
             .filter(|&(i, j)| !hole(i, j))
@@ -892,10 +890,16 @@ mod tests {
                 ]
             })
             .collect();
-        let ring = TriangleMesh {
+        TriangleMesh {
             vertices,
             triangles,
-        };
+        }
+    }
+
+    /// A flat square ring in one block: one piece with a hole, a chart, so nothing is searched.
+    #[test]
+    fn a_flat_ring_is_one_chart() {
+        let ring = flat_sheet(12, |i, j| (5..7).contains(&i) && (5..7).contains(&j));
         assert!(listed_of(&ring).is_empty());
         assert!(self_intersecting_pairs(&ring).is_empty());
     }
@@ -964,24 +968,7 @@ mod tests {
     /// them are proven, so nearly no triangle is left to search.
     #[test]
     fn a_flat_sheet_over_many_blocks_is_skipped_whole() {
-        let n = 160u32;
-        let vertices = (0..=n)
-            .flat_map(|j| (0..=n).map(move |i| [f64::from(i), f64::from(j), 0.0]))
-            .collect();
-        let at = |i: u32, j: u32| j * (n + 1) + i;
-        let triangles = (0..n)
-            .flat_map(|j| (0..n).map(move |i| (i, j)))
-            .flat_map(|(i, j)| {
-                [
-                    [at(i, j), at(i + 1, j), at(i + 1, j + 1)],
-                    [at(i, j), at(i + 1, j + 1), at(i, j + 1)],
-                ]
-            })
-            .collect();
-        let sheet = TriangleMesh {
-            vertices,
-            triangles,
-        };
+        let sheet = flat_sheet(160, |_, _| false);
         let prepared = Prepared::new(&sheet).expect("finite");
         let groups = runs(&prepared.groups).len() - 1;
         assert!(groups >= 4, "{groups} groups");

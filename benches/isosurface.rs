@@ -4,7 +4,8 @@
 //! correction works hard (many faces too flat, sweeps to their limit): an upper bound on its
 //! cost. Then the self-intersection check alone against the whole surface stage (which runs it)
 //! on an 8.4 M-element (256 × 256 × 128) field of broad beams whose part has about 2 M
-//! triangles, the size of a part from a run on that grid. Last, joining exact kept shapes
+//! triangles, the size of a part from a run on that grid, and on one of thin members as an
+//! optimized part has them. Last, joining exact kept shapes
 //! (`join_kept`: eight bolt holes cut through and two bosses joined, with its checks) to a part
 //! of about a million triangles.
 
@@ -83,26 +84,30 @@ fn isosurface(c: &mut Criterion) {
 }
 
 /// The self-intersection check against the surface stage it is part of, on the surface of a
-/// 256 × 256 × 128 field.
+/// 256 × 256 × 128 field: broad waves, and members about five elements across as an optimized
+/// part has them (there the surface changes facing within a few triangles and the check costs
+/// more per triangle).
 fn self_intersections(c: &mut Criterion) {
     let grid = Grid::new([256, 256, 128], 1.0);
-    let density = waves(&grid, 0.2);
     let anchors: Vec<[f64; 3]> = (0..=256)
         .flat_map(|j| (0..=128).map(move |k| [0.0, j as f64, k as f64]))
         .collect();
-    let part = plain_part(&density, &grid, &anchors);
-    let mut group = c.benchmark_group(format!(
-        "self_intersections {} triangles",
-        part.report.triangles
-    ));
-    group.sample_size(10);
-    group.bench_function("make_part 256x256x128", |b| {
-        b.iter(|| plain_part(&density, &grid, &anchors))
-    });
-    group.bench_function("check alone", |b| {
-        b.iter(|| self_intersecting_pairs(&part.mesh))
-    });
-    group.finish();
+    for (frequency, field) in [(0.2, "broad waves"), (2.0, "thin members")] {
+        let density = waves(&grid, frequency);
+        let part = plain_part(&density, &grid, &anchors);
+        let mut group = c.benchmark_group(format!(
+            "self_intersections {field}, {} triangles",
+            part.report.triangles
+        ));
+        group.sample_size(10);
+        group.bench_function("make_part 256x256x128", |b| {
+            b.iter(|| plain_part(&density, &grid, &anchors))
+        });
+        group.bench_function("check alone", |b| {
+            b.iter(|| self_intersecting_pairs(&part.mesh))
+        });
+        group.finish();
+    }
 }
 
 fn kept_shapes(c: &mut Criterion) {
